@@ -1,0 +1,54 @@
+# SPDX-License-Identifier: GPL-2.0
+# refdax: the make targets are the user interface; scripts/ holds the logic.
+#
+#   make run [CMD='...']   set up, build, boot the guest (a shell, the demo, or CMD)
+#   make test              set up, check, build, boot the guest and run every test
+#   make check             rustfmt --check and a CLIPPY=1 build of the module, no warnings
+#   make module | kernel | selftests | setup | clean | distclean
+
+# When the kernel build calls back into this directory, Kbuild (not this file) is read.
+FLAVOUR        ?= test
+CMD            ?=
+NVDIMM_SIZE    ?= 2G
+NVDIMM0_SIZE   ?= $(NVDIMM_SIZE)
+NVDIMM1_SIZE   ?= $(NVDIMM_SIZE)
+REFDAX_CACHE   ?= /var/cache/refdax
+KERNEL_PATCHES ?= all
+TIMEOUT        ?= 2400
+GUEST_MEM      ?= 2G
+
+export FLAVOUR CMD NVDIMM0_SIZE NVDIMM1_SIZE REFDAX_CACHE KERNEL_PATCHES TIMEOUT GUEST_MEM
+
+S := scripts
+
+.PHONY: all setup kernel module selftests check run test clean distclean
+
+all: module selftests
+
+setup:
+	@$(S)/setup-host.sh
+
+kernel: setup
+	@$(S)/kernel.sh build $(FLAVOUR)
+
+module: kernel
+	@$(S)/build-module.sh
+
+selftests: kernel
+	@$(S)/build-selftests.sh
+
+check: kernel
+	@$(S)/check.sh
+
+run: module selftests
+	@$(S)/run-guest.sh run
+
+test: check module selftests
+	@$(S)/run-guest.sh test
+
+clean:
+	rm -rf build
+
+distclean: clean
+	@echo "removing the cache $(REFDAX_CACHE) (toolchain pieces, kernel source and builds)"
+	rm -rf $(REFDAX_CACHE)

@@ -1,0 +1,202 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Device page maps (`struct dev_pagemap`): `ZONE_DEVICE` struct pages over a physical range.
+//!
+//! # Notifications
+//!
+//! [`PagemapOwner::folio_free`] runs when the refcount of one of the pagemap's folios drops
+//! to zero, from `free_zone_device_folio()`. Which pagemap types get it:
+//!
+//! - `MEMORY_DEVICE_PRIVATE`, `_COHERENT`, `_PCI_P2PDMA`: always (upstream).
+//! - `MEMORY_DEVICE_FS_DAX`, the only type [`DevPagemap`] builds: only on a kernel with
+//!   refdax's patch 0001 (`qemu/patches/`); upstream 7.3 merely does `wake_up_var()` on the
+//!   page. The refcount then stays at zero and no pgmap reference is dropped.
+//!
+//! The callback runs in the context of whoever dropped the last reference: a task in
+//! `munmap()`, the TLB-flush batch of `folios_put_refs()` (atomic), a GUP unpin, a pipe
+//! buffer release. It must not sleep. A folio may also pass through zero transiently (an
+//! insert that fails and drops its reference), so an owner must not assume every
+//! notification ends a mapping.
+
+use super::{
+    ffi,
+    folio::Folio,
+    resource::MemRegion, //
+};
+use core::{marker::PhantomData, ops::Range};
+use kernel::{bindings, error::from_err_ptr, prelude::*, types::Opaque};
+
+/// The receiver of a pagemap's notifications.
+pub(crate) trait PagemapOwner: Send + Sync {
+    /// `folio`'s refcount has dropped to zero.
+    ///
+    /// Runs in any context, atomic included (see the module documentation): must not sleep.
+    fn folio_free(&self, folio: &Folio);
+}
+
+/// The `dev_pagemap_ops` table of one owner type; make it with [`pagemap_ops!`].
+///
+/// The `folio_free` op is the C shim's `refdax_folio_free()`: Rust code is not instrumented
+/// for ftrace in 7.3, and the callback must be traceable by name (`set_ftrace_filter`). That
+/// C function forwards to the Rust symbol `refdax_pgmap_folio_free`, which `pagemap_ops!`
+/// defines for its owner type; a module therefore has one owner type with `folio_free`.
+pub(crate) struct PagemapOps<T> {
+    raw: bindings::dev_pagemap_ops,
+    _owner: PhantomData<fn(&T)>,
+}
+
+// SAFETY: the table is function pointers only and never written after construction.
+unsafe impl<T> Sync for PagemapOps<T> {}
+
+impl<T: PagemapOwner> PagemapOps<T> {
+    /// Builds the table.
+    ///
+    /// # Safety
+    ///
+    /// `refdax_pgmap_folio_free` must do nothing but call [`folio_free_trampoline::<T>`]
+    /// with its argument: use [`pagemap_ops!`].
+    pub(crate) const unsafe fn new() -> Self {
+        Self {
+            raw: bindings::dev_pagemap_ops {
+                folio_free: Some(ffi::refdax_folio_free),
+                migrate_to_ram: None,
+                memory_failure: None,
+                folio_split: None,
+            },
+            _owner: PhantomData,
+        }
+    }
+}
+
+/// Declares the `dev_pagemap_ops` table for an owner type, and the Rust end of its
+/// `folio_free` op (see [`PagemapOps`]).
+macro_rules! pagemap_ops {
+    ($vis:vis static $name:ident: $owner:ty;) => {
+        /// The Rust end of the pagemap's `folio_free` op, called by `refdax_folio_free()`.
+        ///
+        /// # Safety
+        ///
+        /// Only for the C shim, with a folio of a pagemap whose ops are this table.
+        #[no_mangle]
+        unsafe extern "C" fn refdax_pgmap_folio_free(folio: *mut kernel::bindings::folio) {
+            // SAFETY: the kernel calls the op only for pagemaps created with `$name`, that is
+            // for `DevPagemap<$owner>`s, with one of their folios.
+            unsafe { $crate::abstractions::pagemap::folio_free_trampoline::<$owner>(folio) }
+        }
+
+        $vis static $name: $crate::abstractions::pagemap::PagemapOps<$owner> =
+            // SAFETY: `refdax_pgmap_folio_free` above only forwards to the trampoline.
+            unsafe { $crate::abstractions::pagemap::PagemapOps::new() };
+    };
+}
+pub(crate) use pagemap_ops;
+
+/// Forwards the kernel's `folio_free` call to the owner of the folio's pagemap.
+///
+/// # Safety
+///
+/// `folio` must be a folio of a live [`DevPagemap<T>`], passed by `free_zone_device_folio()`.
+#[doc(hidden)]
+pub(crate) unsafe fn folio_free_trampoline<T: PagemapOwner>(folio: *mut bindings::folio) {
+    // SAFETY: the caller passes a valid folio, valid for the duration of the call.
+    let folio = unsafe { Folio::from_raw(folio) };
+    // SAFETY: the folio belongs to a pagemap, so it is a `ZONE_DEVICE` folio.
+    let pgmap = unsafe { ffi::refdax_folio_pgmap(folio.as_raw()) };
+    // SAFETY: the pagemap is the `pgmap` field of a live, pinned `DevPagemap<T>` (caller).
+    let this = unsafe { &*kernel::container_of!(Opaque::cast_from(pgmap), DevPagemap<T>, pgmap) };
+    this.owner.folio_free(folio);
+}
+
+/// An FS DAX pagemap: `ZONE_DEVICE` struct pages of type `MEMORY_DEVICE_FS_DAX` over a claimed
+/// physical range, made by `memremap_pages()` and removed by `memunmap_pages()` on drop.
+///
+/// The pages start at refcount zero (idle), order 0, each with a linear-map address. They are
+/// mapped to user space through the insert-page family, which refcounts them like normal
+/// pages; see the module documentation for when the owner hears that one is free again.
+///
+/// Dropping the pagemap does not wait for its pages: `memunmap_pages()` relies on the pgmap's
+/// percpu reference, which FS DAX takes in bulk for the pagemap's lifetime, not per busy page.
+/// The owner must have made every page idle first (refdax: scan and wait at teardown).
+///
+/// # Invariants
+///
+/// `pgmap` was registered with `memremap_pages()` over `region`'s range, with
+/// `ops == &PagemapOps<T>::raw`, and stays registered until drop.
+#[pin_data(PinnedDrop)]
+pub(crate) struct DevPagemap<T: PagemapOwner> {
+    #[pin]
+    pgmap: Opaque<bindings::dev_pagemap>,
+    owner: T,
+    // Dropped after `pgmap` is unregistered: the range stays ours while it has struct pages.
+    region: MemRegion,
+}
+
+impl<T: PagemapOwner> DevPagemap<T> {
+    /// Registers an FS DAX pagemap over `region` whose notifications go to `owner`.
+    pub(crate) fn new_fs_dax(
+        region: MemRegion,
+        ops: &'static PagemapOps<T>,
+        owner: T,
+    ) -> impl PinInit<Self, Error> {
+        let range = bindings::range {
+            start: region.start(),
+            end: region.start() + region.len() - 1,
+        };
+        try_pin_init!(Self {
+            owner,
+            region,
+            // Last, so that no later field can fail and leave the pagemap registered.
+            pgmap <- Opaque::try_ffi_init(move |slot: *mut bindings::dev_pagemap| {
+                // SAFETY: `slot` is valid for writes; all-zeroes is a valid `dev_pagemap`.
+                unsafe { core::ptr::write_bytes(slot, 0, 1) };
+                // SAFETY: `slot` is valid and initialised; `range` is the union member used
+                // with `nr_range == 1`.
+                unsafe {
+                    (*slot).type_ = bindings::memory_type_MEMORY_DEVICE_FS_DAX;
+                    (*slot).ops = &ops.raw;
+                    (*slot).nr_range = 1;
+                    *(*slot).__bindgen_anon_1.range.as_mut() = range;
+                }
+                // SAFETY: `slot` is a fully set up `dev_pagemap`, pinned and ours; its range is
+                // claimed by `region`, which is dropped only after `memunmap_pages()`.
+                let ret = unsafe { bindings::memremap_pages(slot, bindings::NUMA_NO_NODE) };
+                from_err_ptr(ret).map(|_| ())
+            }),
+        })
+    }
+
+    /// The owner given at registration.
+    pub(crate) fn owner(&self) -> &T {
+        &self.owner
+    }
+
+    /// The page frame numbers the pagemap covers.
+    pub(crate) fn pfns(&self) -> Range<usize> {
+        let first = (self.region.start() >> bindings::PAGE_SHIFT) as usize;
+        first..first + (self.region.len() >> bindings::PAGE_SHIFT) as usize
+    }
+
+    /// The folio that page `pfn` currently belongs to, or `None` outside the pagemap.
+    pub(crate) fn folio(&self, pfn: usize) -> Option<&Folio> {
+        if !self.pfns().contains(&pfn) {
+            return None;
+        }
+        // SAFETY: `pfn` is inside the registered range (type invariant), so it has a struct
+        // page, which lives until `self` is dropped.
+        Some(unsafe { Folio::from_raw(ffi::refdax_pfn_folio(pfn)) })
+    }
+}
+
+// SAFETY: after registration the kernel owns the `dev_pagemap` and synchronises its own
+// accesses; Rust only passes its address to `memunmap_pages()`. The owner is `Send + Sync`.
+unsafe impl<T: PagemapOwner> Send for DevPagemap<T> {}
+// SAFETY: `&DevPagemap` only reads immutable fields (`region`) and hands out `&T`, `T: Sync`.
+unsafe impl<T: PagemapOwner> Sync for DevPagemap<T> {}
+
+#[pinned_drop]
+impl<T: PagemapOwner> PinnedDrop for DevPagemap<T> {
+    fn drop(self: Pin<&mut Self>) {
+        // SAFETY: by the type invariant the pagemap is registered; it is unregistered once.
+        unsafe { bindings::memunmap_pages(self.pgmap.get()) };
+    }
+}

@@ -1,0 +1,53 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! refdax: FS DAX pages with the lifetimes of ordinary pages.
+//!
+//! refdax claims a pmem range, registers its own `MEMORY_DEVICE_FS_DAX` pagemap over it with
+//! a `folio_free` callback, and learns from that callback when each of its folios is free.
+//! See `Documentation/refdax.rst`.
+
+use kernel::{prelude::*, sync::Arc};
+
+mod abstractions;
+mod debug;
+mod device;
+mod pmem;
+mod stats;
+
+module! {
+    type: Refdax,
+    name: "refdax",
+    authors: ["refdax developers"],
+    description: "FS DAX pages refcounted like normal pages, with folio-free notifications",
+    license: "GPL",
+    params: {
+        phys_addr: u64 {
+            default: 0,
+            description: "Physical start of the pmem range to manage (2 MiB aligned)",
+        },
+        size: u64 {
+            default: 0,
+            description: "Length of the pmem range in bytes (a multiple of 2 MiB)",
+        },
+    },
+}
+
+/// The loaded module. Fields drop in order: debugfs goes before the device it shows.
+struct Refdax {
+    _debugfs: Pin<KBox<debug::DebugFs>>,
+    _dev: Arc<device::Device>,
+}
+
+impl kernel::Module for Refdax {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
+        let dev = device::Device::new(
+            module_parameters::phys_addr.value(),
+            module_parameters::size.value(),
+        )?;
+        let debugfs = KBox::pin_init(debug::DebugFs::new(&dev), GFP_KERNEL)?;
+        Ok(Self {
+            _debugfs: debugfs,
+            _dev: dev,
+        })
+    }
+}

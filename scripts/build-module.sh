@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Build refdax.ko out of tree against the cached kernel build, into build/module/ (or $MODULE_OUT).
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+kdir=$("$REFDAX_TOP/scripts/kernel.sh" dir "${FLAVOUR:-test}")
+[ -f "$kdir/.refdax-built" ] || die "kernel '${FLAVOUR:-test}' is not built: run 'make kernel'"
+out=${MODULE_OUT:-$REFDAX_TOP/build/module}
+mkdir -p "$out"
+make -s -C "$kdir" M="$REFDAX_TOP" MO="$out" LLVM="$LLVM_SUFFIX" RUST_LIB_SRC="$(rust_lib_src)" \
+	"$@" modules
+[ -f "$out/refdax.ko" ] || die "the module build produced no $out/refdax.ko"

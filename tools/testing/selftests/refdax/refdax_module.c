@@ -1,0 +1,122 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * refdax module lifecycle: loads and unloads cleanly, claims and releases its pmem range,
+ * refuses bad parameters and leaves the system as it was.
+ */
+#include "refdax_util.h"
+#include "kselftest_harness.h"
+
+#define SZ_2M (2ULL << 20)
+
+FIXTURE(module)
+{
+	uint64_t phys, size;
+};
+
+FIXTURE_SETUP(module)
+{
+	if (!getenv("REFDAX_KO") || !env_u64("REFDAX_SIZE"))
+		SKIP(return, "no refdax range set aside (/run/refdax.env)");
+	self->phys = env_u64("REFDAX_PHYS");
+	self->size = env_u64("REFDAX_SIZE");
+	if (refdax_loaded())
+		ASSERT_EQ(0, refdax_unload());
+	ASSERT_FALSE(iomem_has("refdax"));
+}
+
+FIXTURE_TEARDOWN(module)
+{
+	if (refdax_loaded())
+		EXPECT_EQ(0, refdax_unload());
+	EXPECT_FALSE(iomem_has("refdax"));
+}
+
+/* Each refused load must leave nothing behind: no module, no claim. */
+#define ASSERT_REFUSED(err, phys, size) do {				\
+	ASSERT_EQ(-(err), refdax_load_range((phys), (size)));		\
+	ASSERT_FALSE(refdax_loaded());					\
+	ASSERT_FALSE(iomem_has("refdax"));				\
+} while (0)
+
+TEST_F_TIMEOUT(module, load_unload_20_times, 600)
+{
+	for (int i = 0; i < 20; i++) {
+		ASSERT_EQ(0, refdax_load_range(self->phys, self->size)) TH_LOG("load %d", i);
+		ASSERT_TRUE(refdax_loaded());
+		ASSERT_TRUE(iomem_has("refdax"));
+		ASSERT_EQ(0, access(REFDAX_STATS, R_OK));
+		ASSERT_EQ((long long)(self->size / 4096), refdax_stat("pages_total"));
+		ASSERT_EQ((long long)self->phys, refdax_stat("phys_addr"));
+		ASSERT_EQ(0, refdax_unload()) TH_LOG("unload %d", i);
+		ASSERT_FALSE(refdax_loaded());
+		ASSERT_FALSE(iomem_has("refdax"));
+		ASSERT_NE(0, access(REFDAX_DEBUGFS, F_OK));
+	}
+}
+
+TEST_F(module, refuses_missing_size)
+{
+	ASSERT_EQ(-EINVAL, refdax_load(""));
+	ASSERT_REFUSED(EINVAL, self->phys, 0);
+}
+
+TEST_F(module, refuses_unaligned_range)
+{
+	ASSERT_REFUSED(EINVAL, self->phys + 4096, self->size - SZ_2M);
+	ASSERT_REFUSED(EINVAL, self->phys, self->size - 4096);
+}
+
+TEST_F(module, refuses_range_outside_pmem)
+{
+	/* Straddling the end of the NVDIMM, then wholly past it. */
+	ASSERT_REFUSED(EINVAL, self->phys + self->size - SZ_2M, 2 * SZ_2M);
+	ASSERT_REFUSED(EINVAL, self->phys + self->size, SZ_2M);
+}
+
+TEST_F(module, refuses_system_ram)
+{
+	ASSERT_REFUSED(EINVAL, 16ULL << 20, SZ_2M);
+}
+
+TEST_F(module, refuses_wrapping_range)
+{
+	ASSERT_REFUSED(EINVAL, 0xffffffffffe00000ULL, 2 * SZ_2M);
+}
+
+TEST_F(module, refuses_range_held_by_pmem_driver)
+{
+	if (!env_u64("REFDAX_OTHER_SIZE"))
+		SKIP(return, "no second NVDIMM namespace");
+	ASSERT_REFUSED(EBUSY, env_u64("REFDAX_OTHER_PHYS"), SZ_2M);
+}
+
+TEST_F(module, second_load_refused)
+{
+	ASSERT_EQ(0, refdax_load_range(self->phys, self->size));
+	ASSERT_EQ(-EEXIST, refdax_load_range(self->phys, self->size));
+	ASSERT_TRUE(refdax_loaded());
+	ASSERT_TRUE(iomem_has("refdax"));
+	ASSERT_EQ(0, refdax_unload());
+}
+
+/* While refdax holds the range the pmem driver cannot take it back; afterwards it can. */
+TEST_F(module, claim_excludes_pmem_driver)
+{
+	const char *ns = getenv("REFDAX_NS");
+	char dev[64];
+
+	ASSERT_NE(NULL, ns);
+	ASSERT_EQ(0, refdax_load_range(self->phys, self->size));
+	ASSERT_NE(0, write_file("/sys/bus/nd/drivers/nd_pmem/bind", ns));
+	snprintf(dev, sizeof(dev), "/sys/bus/nd/drivers/nd_pmem/%s", ns);
+	ASSERT_NE(0, access(dev, F_OK));
+	ASSERT_EQ(0, refdax_unload());
+
+	ASSERT_EQ(0, write_file("/sys/bus/nd/drivers/nd_pmem/bind", ns));
+	ASSERT_EQ(0, access(dev, F_OK));
+	ASSERT_EQ(-EBUSY, refdax_load_range(self->phys, self->size));
+	ASSERT_EQ(0, write_file("/sys/bus/nd/drivers/nd_pmem/unbind", ns));
+	ASSERT_NE(0, access(dev, F_OK));
+}
+
+TEST_HARNESS_MAIN

@@ -1,0 +1,173 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Helpers shared by the refdax selftests: loading the module, reading its stats, tracefs.
+ *
+ * The guest's refdax-load.sh writes /run/refdax.env (REFDAX_KO, REFDAX_PHYS, REFDAX_SIZE,
+ * REFDAX_OTHER_PHYS, ...); run_tests.sh exports it to the tests.
+ */
+#ifndef REFDAX_UTIL_H
+#define REFDAX_UTIL_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define REFDAX_DEBUGFS "/sys/kernel/debug/refdax"
+#define REFDAX_STATS REFDAX_DEBUGFS "/stats"
+#define TRACEFS "/sys/kernel/tracing"
+
+static inline uint64_t env_u64(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v ? strtoull(v, NULL, 0) : 0;
+}
+
+/* finit_module() of refdax.ko with @params: 0 or -errno. */
+static inline int refdax_load(const char *params)
+{
+	const char *ko = getenv("REFDAX_KO");
+	int fd, ret;
+
+	if (!ko)
+		return -ENOENT;
+	fd = open(ko, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ret = syscall(__NR_finit_module, fd, params, 0);
+	ret = ret ? -errno : 0;
+	close(fd);
+	return ret;
+}
+
+/* Loads refdax over @phys, @size: 0 or -errno. */
+static inline int refdax_load_range(uint64_t phys, uint64_t size)
+{
+	char params[128];
+
+	snprintf(params, sizeof(params), "phys_addr=%#llx size=%#llx",
+		 (unsigned long long)phys, (unsigned long long)size);
+	return refdax_load(params);
+}
+
+/* Loads refdax over the range the guest set aside for it. */
+static inline int refdax_load_default(void)
+{
+	return refdax_load_range(env_u64("REFDAX_PHYS"), env_u64("REFDAX_SIZE"));
+}
+
+static inline int refdax_unload(void)
+{
+	return syscall(__NR_delete_module, "refdax", O_NONBLOCK) ? -errno : 0;
+}
+
+static inline bool refdax_loaded(void)
+{
+	return access("/sys/module/refdax", F_OK) == 0;
+}
+
+/* Whether /proc/iomem has a region named @name. */
+static inline bool iomem_has(const char *name)
+{
+	FILE *f = fopen("/proc/iomem", "r");
+	char line[256];
+	bool found = false;
+
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f)) {
+		char *colon = strstr(line, " : ");
+
+		if (colon && !strncmp(colon + 3, name, strlen(name)) &&
+		    colon[3 + strlen(name)] == '\n')
+			found = true;
+	}
+	fclose(f);
+	return found;
+}
+
+/* The value of @name in the stats file, or -1 if absent. */
+static inline long long refdax_stat(const char *name)
+{
+	FILE *f = fopen(REFDAX_STATS, "r");
+	char key[64], val[64];
+	long long ret = -1;
+
+	if (!f)
+		return -1;
+	while (fscanf(f, "%63s %63s", key, val) == 2) {
+		if (!strcmp(key, name)) {
+			ret = strtoll(val, NULL, 0);
+			break;
+		}
+	}
+	fclose(f);
+	return ret;
+}
+
+/* Whether the stats line @name has the value @want (for the non-numeric ones). */
+static inline bool refdax_stat_is(const char *name, const char *want)
+{
+	FILE *f = fopen(REFDAX_STATS, "r");
+	char key[64], val[64];
+	bool ret = false;
+
+	if (!f)
+		return false;
+	while (fscanf(f, "%63s %63s", key, val) == 2)
+		if (!strcmp(key, name))
+			ret = !strcmp(val, want);
+	fclose(f);
+	return ret;
+}
+
+/* Writes @s to @path: 0 or -errno. */
+static inline int write_file(const char *path, const char *s)
+{
+	int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, s, strlen(s));
+	n = n < 0 ? -errno : 0;
+	close(fd);
+	return n;
+}
+
+/* Reads @path into a malloc()ed string, or NULL. */
+static inline char *read_file(const char *path)
+{
+	size_t cap = 4096, len = 0;
+	char *buf = malloc(cap);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (!buf || fd < 0) {
+		free(buf);
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	while ((n = read(fd, buf + len, cap - len - 1)) > 0) {
+		len += n;
+		if (cap - len < 2) {
+			char *nbuf = realloc(buf, cap *= 2);
+
+			if (!nbuf)
+				break;
+			buf = nbuf;
+		}
+	}
+	buf[len] = '\0';
+	close(fd);
+	return buf;
+}
+
+#endif /* REFDAX_UTIL_H */
