@@ -17,7 +17,10 @@ KERNEL_PATCHES ?= all
 TIMEOUT        ?= 2400
 GUEST_MEM      ?= 2G
 
-export FLAVOUR CMD NVDIMM0_SIZE NVDIMM1_SIZE REFDAX_CACHE KERNEL_PATCHES TIMEOUT GUEST_MEM
+# CMD reaches the guest unexpanded ($$VAR and $$? are the guest shell's), so it is not
+# exported by make (which would expand it) but passed quoted.
+unexport CMD
+export FLAVOUR NVDIMM0_SIZE NVDIMM1_SIZE REFDAX_CACHE KERNEL_PATCHES TIMEOUT GUEST_MEM
 
 S := scripts
 
@@ -41,7 +44,7 @@ check: kernel
 	@$(S)/check.sh
 
 run: module selftests
-	@$(S)/run-guest.sh run
+	@CMD='$(subst ','\'',$(value CMD))' $(S)/run-guest.sh run
 
 test: check module selftests
 	@$(S)/run-guest.sh test

@@ -11,3 +11,4 @@ pub(crate) mod folio;
 pub(crate) mod pagemap;
 pub(crate) mod resource;
 pub(crate) mod trace;
+pub(crate) mod vfs;

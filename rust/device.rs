@@ -3,11 +3,8 @@
 //! The refdax device: one claimed pmem range with refdax's FS DAX pagemap over it.
 
 use crate::{
-    abstractions::{
-        folio::Folio,
-        pagemap::{pagemap_ops, DevPagemap, PagemapOwner},
-        trace,
-    },
+    abstractions::pagemap::{pagemap_ops, DevPagemap},
+    blocks::Pool,
     pmem,
     stats::{NotifyMode, Stats},
 };
@@ -20,32 +17,22 @@ use kernel::{
     },
 };
 
-/// Receives the pagemap's notifications.
-pub(crate) struct Notifier {
-    stats: Stats,
-}
-
-impl PagemapOwner for Notifier {
-    fn folio_free(&self, folio: &Folio) {
-        self.stats.folio_free_calls.inc();
-        trace::folio_free(folio, 0, 0);
-    }
-}
-
 pagemap_ops! {
-    static REFDAX_PGMAP_OPS: Notifier;
+    static REFDAX_PGMAP_OPS: Pool;
 }
 
 /// A claimed pmem range and the pagemap over it.
 #[pin_data]
 pub(crate) struct Device {
     #[pin]
-    pagemap: DevPagemap<Notifier>,
-    /// Serialises probes, which borrow the range's last page.
+    pagemap: DevPagemap<Pool>,
+    /// Serialises probes, which borrow the range's last page (outside the pool).
     #[pin]
     probe_lock: Mutex<()>,
     /// Whether the probe at load saw a `folio_free` call (see [`NotifyMode`]).
     folio_free_works: Atomic<bool>,
+    /// Whether the file system is mounted (one mount at a time).
+    mounted: Atomic<bool>,
 }
 
 impl Device {
@@ -53,13 +40,15 @@ impl Device {
     /// notifies frees.
     pub(crate) fn new(phys: u64, size: u64) -> Result<Arc<Self>> {
         let region = pmem::claim(phys, size)?;
+        let first_pfn = (phys >> 12) as usize;
+        // Every page is a block but the last, which the probe borrows.
+        let pool = Pool::new(first_pfn, (size >> 12) as usize - 1)?;
         let dev = Arc::pin_init(
             try_pin_init!(Self {
-                pagemap <- DevPagemap::new_fs_dax(region, &REFDAX_PGMAP_OPS, Notifier {
-                    stats: Stats::new(),
-                }),
+                pagemap <- DevPagemap::new_fs_dax(region, &REFDAX_PGMAP_OPS, pool),
                 probe_lock <- new_mutex!(()),
                 folio_free_works: Atomic::new(false),
+                mounted: Atomic::new(false),
             }),
             GFP_KERNEL,
         )?;
@@ -93,6 +82,34 @@ impl Device {
         &self.pagemap.owner().stats
     }
 
+    /// The block pool.
+    pub(crate) fn pool(&self) -> &Pool {
+        self.pagemap.owner()
+    }
+
+    /// The pagemap: folios and their data.
+    pub(crate) fn pagemap(&self) -> &DevPagemap<Pool> {
+        &self.pagemap
+    }
+
+    /// Marks the file system mounted or not; false if it already was in that state.
+    pub(crate) fn set_mounted(&self, mounted: bool) -> bool {
+        self.mounted.xchg(mounted, Relaxed) != mounted
+    }
+
+    /// Folios of the range with a non-zero refcount now: a full scan, exact at its moment.
+    pub(crate) fn folios_referenced(&self) -> usize {
+        let mut n = 0;
+        let mut pfn = self.pagemap.pfns().start;
+        while let Some(folio) = self.pagemap.folio(pfn) {
+            if folio.ref_count() > 0 {
+                n += 1;
+            }
+            pfn = folio.pfn() + (1 << folio.order());
+        }
+        n
+    }
+
     /// Frees one idle folio through the kernel's free path and reports whether the pagemap's
     /// `folio_free` was called for it.
     ///
@@ -115,7 +132,16 @@ impl Device {
         writeln!(f, "notify_mode {}", self.mode().name())?;
         writeln!(f, "phys_addr {:#x}", pfns.start << 12)?;
         writeln!(f, "pages_total {}", pfns.len())?;
+        let (free, busy) = self.pool().counts();
+        writeln!(f, "folios_referenced {}", self.folios_referenced())?;
+        writeln!(f, "pte_faults {}", s.pte_faults.get())?;
+        writeln!(f, "pmd_faults {}", s.pmd_faults.get())?;
+        writeln!(f, "mmap_inserts {}", s.mmap_inserts.get())?;
         writeln!(f, "folio_free_calls {}", s.folio_free_calls.get())?;
+        writeln!(f, "busy_released {}", s.busy_released.get())?;
+        writeln!(f, "blocks_total {}", self.pool().total())?;
+        writeln!(f, "blocks_free {free}")?;
+        writeln!(f, "blocks_busy {busy}")?;
         writeln!(f, "probes {}", s.probes.get())
     }
 }

@@ -6,11 +6,15 @@
 //! a `folio_free` callback, and learns from that callback when each of its folios is free.
 //! See `Documentation/refdax.rst`.
 
+use abstractions::vfs::Registration;
 use kernel::{prelude::*, sync::Arc};
 
 mod abstractions;
+mod blocks;
 mod debug;
 mod device;
+mod file;
+mod fs;
 mod pmem;
 mod stats;
 
@@ -32,20 +36,24 @@ module! {
     },
 }
 
-/// The loaded module. Fields drop in order: debugfs goes before the device it shows.
+/// The loaded module. Fields drop in declaration order: the file system type goes first
+/// (nothing is mounted: a mount pins the module), then debugfs, then the device.
 struct Refdax {
+    _fs: Pin<KBox<Registration<fs::RefdaxFs>>>,
     _debugfs: Pin<KBox<debug::DebugFs>>,
     _dev: Arc<device::Device>,
 }
 
 impl kernel::Module for Refdax {
-    fn init(_module: &'static ThisModule) -> Result<Self> {
+    fn init(module: &'static ThisModule) -> Result<Self> {
         let dev = device::Device::new(
             module_parameters::phys_addr.value(),
             module_parameters::size.value(),
         )?;
         let debugfs = KBox::pin_init(debug::DebugFs::new(&dev), GFP_KERNEL)?;
+        let fs = KBox::pin_init(Registration::new(module, dev.clone()), GFP_KERNEL)?;
         Ok(Self {
+            _fs: fs,
             _debugfs: debugfs,
             _dev: dev,
         })

@@ -4,9 +4,16 @@
  * trace events. Nothing here decides anything; see rust/abstractions/ffi.rs for the
  * declarations and the contracts.
  */
+#include <linux/fs.h>
+#include <linux/fs_context.h>
+#include <linux/libnvdimm.h>
+#include <linux/huge_mm.h>
 #include <linux/ioport.h>
 #include <linux/memremap.h>
 #include <linux/mm.h>
+#include <linux/pagemap.h>
+#include <linux/statfs.h>
+#include <linux/uio.h>
 
 #include "refdax_shim.h"
 
@@ -70,4 +77,176 @@ void refdax_trace_folio_free(unsigned long pfn, unsigned int order,
 			     unsigned long ino, unsigned long index)
 {
 	trace_refdax_folio_free(pfn, order, ino, index);
+}
+
+void refdax_trace_fault(unsigned long pfn, unsigned int order, unsigned long pgoff, bool write)
+{
+	trace_refdax_fault(pfn, order, pgoff, write);
+}
+
+void refdax_trace_block_release(unsigned long block, unsigned long ino)
+{
+	trace_refdax_block_release(block, ino);
+}
+
+void refdax_trace_block_busy(unsigned long block, int refcount)
+{
+	trace_refdax_block_busy(block, refcount);
+}
+
+unsigned long refdax_folio_index(struct folio *folio)
+{
+	return folio->index;
+}
+
+int refdax_folio_ref_count(struct folio *folio)
+{
+	return folio_ref_count(folio);
+}
+
+/* Unlike folio_get(), valid at refcount zero: how fs/dax.c takes its insert reference. */
+void refdax_folio_ref_inc(struct folio *folio)
+{
+	folio_ref_inc(folio);
+}
+
+/*
+ * An FS DAX folio has no page cache entry, but rmap, memory-failure and the dirty hook
+ * find its file through ->mapping and ->index, as fs/dax.c sets them.
+ */
+void refdax_folio_set_mapping(struct folio *folio, struct address_space *mapping,
+			      pgoff_t index)
+{
+	folio->mapping = mapping;
+	folio->index = index;
+}
+
+/*
+ * The copies go through the pagemap's linear mapping: reads are machine-check safe and
+ * writes bypass the cache (flushcache), as fs/dax.c does for pmem.
+ */
+size_t refdax_copy_to_iter(unsigned long pfn, size_t offset, size_t bytes,
+			   struct iov_iter *iter)
+{
+	return _copy_mc_to_iter(page_address(pfn_to_page(pfn)) + offset, bytes, iter);
+}
+
+size_t refdax_copy_from_iter(unsigned long pfn, size_t offset, size_t bytes,
+			     struct iov_iter *iter)
+{
+	return _copy_from_iter_flushcache(page_address(pfn_to_page(pfn)) + offset, bytes, iter);
+}
+
+void refdax_zero(unsigned long pfn, size_t offset, size_t bytes)
+{
+	memset(page_address(pfn_to_page(pfn)) + offset, 0, bytes);
+	arch_wb_cache_pmem(page_address(pfn_to_page(pfn)) + offset, bytes);
+}
+
+size_t refdax_iov_iter_count(struct iov_iter *iter)
+{
+	return iov_iter_count(iter);
+}
+
+loff_t refdax_i_size_read(struct inode *inode)
+{
+	return i_size_read(inode);
+}
+
+void refdax_i_size_write(struct inode *inode, loff_t size)
+{
+	i_size_write(inode, size);
+}
+
+void refdax_inode_lock(struct inode *inode)
+{
+	inode_lock(inode);
+}
+
+void refdax_inode_unlock(struct inode *inode)
+{
+	inode_unlock(inode);
+}
+
+void refdax_inode_lock_shared(struct inode *inode)
+{
+	inode_lock_shared(inode);
+}
+
+void refdax_inode_unlock_shared(struct inode *inode)
+{
+	inode_unlock_shared(inode);
+}
+
+void refdax_vma_set_flags(struct vm_area_struct *vma, vm_flags_t flags)
+{
+	vm_flags_set(vma, flags);
+}
+
+void refdax_touch(struct inode *dir)
+{
+	inode_set_mtime_to_ts(dir, inode_set_ctime_current(dir));
+}
+
+void refdax_fill_statfs(struct kstatfs *buf, u64 magic, u64 blocks, u64 free, u64 namelen)
+{
+	buf->f_type = magic;
+	buf->f_bsize = PAGE_SIZE;
+	buf->f_frsize = PAGE_SIZE;
+	buf->f_blocks = blocks;
+	buf->f_bfree = free;
+	buf->f_bavail = free;
+	buf->f_namelen = namelen;
+}
+
+bool refdax_vma_populates(struct vm_area_struct *vma)
+{
+	return (vma->vm_flags & VM_LOCKED_MASK) == VM_LOCKED;
+}
+
+/*
+ * A file_system_type embeds lock class keys; refdax's lives in allocated memory (a pinned
+ * Rust registration), so lockdep must be told about them, and told again before the memory
+ * goes away.
+ */
+#define refdax_fs_keys(t, op) do {					\
+	op(&(t)->s_lock_key);						\
+	op(&(t)->s_umount_key);						\
+	op(&(t)->s_vfs_rename_key);					\
+	for (int i = 0; i < ARRAY_SIZE((t)->s_writers_key); i++)	\
+		op(&(t)->s_writers_key[i]);				\
+	op(&(t)->i_lock_key);						\
+	op(&(t)->i_mutex_key);						\
+	op(&(t)->invalidate_lock_key);					\
+	op(&(t)->i_mutex_dir_key);					\
+} while (0)
+
+void refdax_fs_type_register_keys(struct file_system_type *type)
+{
+	refdax_fs_keys(type, lockdep_register_key);
+}
+
+void refdax_fs_type_unregister_keys(struct file_system_type *type)
+{
+	refdax_fs_keys(type, lockdep_unregister_key);
+}
+
+/*
+ * fs_context.h is not among the headers the kernel's Rust bindings include, so the
+ * context glue lives here: get_tree makes an anonymous (nodev) superblock and lets Rust's
+ * refdax_fill_super() fill it.
+ */
+static int refdax_get_tree(struct fs_context *fc)
+{
+	return get_tree_nodev(fc, refdax_fill_super);
+}
+
+static const struct fs_context_operations refdax_context_ops = {
+	.get_tree	= refdax_get_tree,
+};
+
+int refdax_init_fs_context(struct fs_context *fc)
+{
+	fc->ops = &refdax_context_ops;
+	return 0;
 }

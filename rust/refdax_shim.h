@@ -7,9 +7,18 @@
 
 #include <linux/types.h>
 
+struct address_space;
 struct dev_pagemap;
 struct folio;
+struct file_system_type;
+struct fs_context;
+struct inode;
+struct iov_iter;
+struct kstatfs;
+struct page;
 struct resource;
+struct super_block;
+struct vm_area_struct;
 
 struct folio *refdax_pfn_folio(unsigned long pfn);
 unsigned long refdax_folio_pfn(struct folio *folio);
@@ -27,5 +36,40 @@ void refdax_pgmap_folio_free(struct folio *folio);
 
 void refdax_trace_folio_free(unsigned long pfn, unsigned int order,
 			     unsigned long ino, unsigned long index);
+
+void refdax_trace_fault(unsigned long pfn, unsigned int order, unsigned long pgoff, bool write);
+void refdax_trace_block_release(unsigned long block, unsigned long ino);
+void refdax_trace_block_busy(unsigned long block, int refcount);
+unsigned long refdax_folio_index(struct folio *folio);
+
+int refdax_folio_ref_count(struct folio *folio);
+void refdax_folio_ref_inc(struct folio *folio);
+void refdax_folio_set_mapping(struct folio *folio, struct address_space *mapping,
+			      unsigned long index);
+
+size_t refdax_copy_to_iter(unsigned long pfn, size_t offset, size_t bytes,
+			   struct iov_iter *iter);
+size_t refdax_copy_from_iter(unsigned long pfn, size_t offset, size_t bytes,
+			     struct iov_iter *iter);
+void refdax_zero(unsigned long pfn, size_t offset, size_t bytes);
+size_t refdax_iov_iter_count(struct iov_iter *iter);
+
+long long refdax_i_size_read(struct inode *inode);
+void refdax_i_size_write(struct inode *inode, long long size);
+void refdax_inode_lock(struct inode *inode);
+void refdax_inode_unlock(struct inode *inode);
+void refdax_inode_lock_shared(struct inode *inode);
+void refdax_inode_unlock_shared(struct inode *inode);
+bool refdax_vma_populates(struct vm_area_struct *vma);
+void refdax_vma_set_flags(struct vm_area_struct *vma, unsigned long flags);
+
+void refdax_touch(struct inode *dir);
+void refdax_fill_statfs(struct kstatfs *buf, u64 magic, u64 blocks, u64 free, u64 namelen);
+
+void refdax_fs_type_register_keys(struct file_system_type *type);
+void refdax_fs_type_unregister_keys(struct file_system_type *type);
+int refdax_init_fs_context(struct fs_context *fc);
+/* Defined in Rust by file_system!. */
+int refdax_fill_super(struct super_block *sb, struct fs_context *fc);
 
 #endif /* _REFDAX_SHIM_H */

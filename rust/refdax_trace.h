@@ -34,6 +34,56 @@ TRACE_EVENT(refdax_folio_free,
 		  __entry->pfn, __entry->order, __entry->ino, __entry->index)
 );
 
+/* A fault in a refdax file mapped (or set up the copy of) a folio. */
+TRACE_EVENT(refdax_fault,
+	TP_PROTO(unsigned long pfn, unsigned int order, unsigned long pgoff, bool write),
+	TP_ARGS(pfn, order, pgoff, write),
+	TP_STRUCT__entry(
+		__field(unsigned long, pfn)
+		__field(unsigned int, order)
+		__field(unsigned long, pgoff)
+		__field(bool, write)
+	),
+	TP_fast_assign(
+		__entry->pfn = pfn;
+		__entry->order = order;
+		__entry->pgoff = pgoff;
+		__entry->write = write;
+	),
+	TP_printk("pfn=0x%lx order=%u pgoff=%lu write=%d",
+		  __entry->pfn, __entry->order, __entry->pgoff, __entry->write)
+);
+
+/* A block went back to the free pool. */
+TRACE_EVENT(refdax_block_release,
+	TP_PROTO(unsigned long block, unsigned long ino),
+	TP_ARGS(block, ino),
+	TP_STRUCT__entry(
+		__field(unsigned long, block)
+		__field(unsigned long, ino)
+	),
+	TP_fast_assign(
+		__entry->block = block;
+		__entry->ino = ino;
+	),
+	TP_printk("block=%lu inode=%lu", __entry->block, __entry->ino)
+);
+
+/* A block left its file while still referenced: it waits for the free notification. */
+TRACE_EVENT(refdax_block_busy,
+	TP_PROTO(unsigned long block, int refcount),
+	TP_ARGS(block, refcount),
+	TP_STRUCT__entry(
+		__field(unsigned long, block)
+		__field(int, refcount)
+	),
+	TP_fast_assign(
+		__entry->block = block;
+		__entry->refcount = refcount;
+	),
+	TP_printk("block=%lu refcount=%d", __entry->block, __entry->refcount)
+);
+
 #endif /* _REFDAX_TRACE_H */
 
 #undef TRACE_INCLUDE_PATH

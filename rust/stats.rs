@@ -44,6 +44,14 @@ impl NotifyMode {
 pub(crate) struct Stats {
     /// Calls of the pagemap's `folio_free` callback.
     pub(crate) folio_free_calls: Counter,
+    /// Busy blocks freed by their notification.
+    pub(crate) busy_released: Counter,
+    /// Faults that mapped a page with a PTE (or set up a private copy).
+    pub(crate) pte_faults: Counter,
+    /// Faults that mapped a PMD folio.
+    pub(crate) pmd_faults: Counter,
+    /// Pages mapped with `vm_insert_page()` at mmap time (populating mappings).
+    pub(crate) mmap_inserts: Counter,
     /// Folio-free probes run (one at load, one per write to `probe_free`).
     pub(crate) probes: Counter,
 }
@@ -52,6 +60,10 @@ impl Stats {
     pub(crate) const fn new() -> Self {
         Self {
             folio_free_calls: Counter::new(),
+            busy_released: Counter::new(),
+            pte_faults: Counter::new(),
+            pmd_faults: Counter::new(),
+            mmap_inserts: Counter::new(),
             probes: Counter::new(),
         }
     }

@@ -97,9 +97,17 @@ run)
 	;;
 test)
 	passed=0 failed=0 skipped=0
-	[ -f "$out/results" ] && . "$out/results"
+	if [ -f "$out/results" ]; then
+		. "$out/results"
+	else
+		log "error: the guest left no test results: see $console"
+		failed=$((failed + 1))
+	fi
 	if [ -z "$status" ]; then
 		log "error: the test run did not complete (boot failure, crash or timeout): see $console"
+		failed=$((failed + 1))
+	elif [ "$status" != 0 ] && [ "$failed" = 0 ]; then
+		log "error: the guest's test runner exited with status $status: see $console"
 		failed=$((failed + 1))
 	fi
 	# The guest log itself is one more test: no splat from boot to power-off.

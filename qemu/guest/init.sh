@@ -11,7 +11,13 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
 mkdir -p /dev/pts && mount -t devpts devpts /dev/pts
 # The root is the host's, read-only: everything written goes to tmpfs or the out share.
+# The checkout may sit below one of those directories (a clone in /tmp): keep it reachable
+# at its own path by binding it aside first and back afterwards.
+mkdir -p /dev/.refdax-top && mount --bind "$REFDAX_TOP" /dev/.refdax-top
 for d in /tmp /run /root /mnt /var/tmp /var/log; do mount -t tmpfs tmpfs "$d"; done
+if [ ! -d "$REFDAX_TOP/qemu/guest" ]; then
+	mkdir -p "$REFDAX_TOP" && mount --bind /dev/.refdax-top "$REFDAX_TOP"
+fi
 mount -t debugfs debugfs /sys/kernel/debug
 mount -t tracefs tracefs /sys/kernel/tracing
 mkdir -p /run/out

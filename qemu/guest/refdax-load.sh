@@ -37,4 +37,6 @@ fi
 if [ ! -d /sys/module/refdax ]; then
 	insmod "$ko" phys_addr="$(printf '%#x' "$best_start")" size="$(printf '%#x' "$size")"
 fi
-echo "refdax-load: refdax manages $best ($(printf '%#x' "$best_start"), $((size >> 20)) MiB)"
+mkdir -p /mnt/refdax
+mountpoint -q /mnt/refdax || mount -t refdax none /mnt/refdax
+echo "refdax-load: refdax manages $best ($(printf '%#x' "$best_start"), $((size >> 20)) MiB), mounted at /mnt/refdax"

@@ -8,7 +8,7 @@
 
 use kernel::{
     bindings,
-    ffi::{c_char, c_uint, c_ulong},
+    ffi::{c_char, c_int, c_uint, c_ulong},
 };
 
 // bindgen gives `struct folio` a zero-sized member (`its_array`), which the lint flags; only
@@ -40,4 +40,56 @@ unsafe extern "C" {
         ino: c_ulong,
         index: c_ulong,
     );
+
+    pub(super) fn refdax_folio_ref_count(folio: *mut bindings::folio) -> c_int;
+    /// `folio_ref_inc()`: valid at refcount zero, unlike `folio_get()`.
+    pub(super) fn refdax_folio_ref_inc(folio: *mut bindings::folio);
+    pub(super) fn refdax_folio_set_mapping(
+        folio: *mut bindings::folio,
+        mapping: *mut bindings::address_space,
+        index: c_ulong,
+    );
+    /// Copy between `pfn`'s linear-map address and an iterator; returns bytes copied.
+    pub(super) fn refdax_copy_to_iter(
+        pfn: c_ulong,
+        offset: usize,
+        bytes: usize,
+        iter: *mut bindings::iov_iter,
+    ) -> usize;
+    pub(super) fn refdax_copy_from_iter(
+        pfn: c_ulong,
+        offset: usize,
+        bytes: usize,
+        iter: *mut bindings::iov_iter,
+    ) -> usize;
+    pub(super) fn refdax_zero(pfn: c_ulong, offset: usize, bytes: usize);
+    pub(super) fn refdax_iov_iter_count(iter: *mut bindings::iov_iter) -> usize;
+    pub(super) fn refdax_i_size_read(inode: *mut bindings::inode) -> i64;
+    pub(super) fn refdax_i_size_write(inode: *mut bindings::inode, size: i64);
+    pub(super) fn refdax_inode_lock(inode: *mut bindings::inode);
+    pub(super) fn refdax_inode_unlock(inode: *mut bindings::inode);
+    pub(super) fn refdax_inode_lock_shared(inode: *mut bindings::inode);
+    pub(super) fn refdax_inode_unlock_shared(inode: *mut bindings::inode);
+    pub(super) fn refdax_vma_set_flags(vma: *mut bindings::vm_area_struct, flags: c_ulong);
+    /// `file_system_type::init_fs_context` of refdax: installs the C context ops.
+    pub(super) fn refdax_init_fs_context(fc: *mut bindings::fs_context) -> c_int;
+    /// Sets a directory's mtime and ctime to now, after an entry was added.
+    pub(super) fn refdax_touch(dir: *mut bindings::inode);
+    /// Fills `statfs()` (`struct kstatfs` is not in the bindings).
+    pub(super) fn refdax_fill_statfs(
+        buf: *mut bindings::kstatfs,
+        magic: u64,
+        blocks: u64,
+        free: u64,
+        namelen: u64,
+    );
+    pub(super) fn refdax_trace_fault(pfn: c_ulong, order: c_uint, pgoff: c_ulong, write: bool);
+    pub(super) fn refdax_trace_block_release(block: c_ulong, ino: c_ulong);
+    pub(super) fn refdax_trace_block_busy(block: c_ulong, refcount: c_int);
+    pub(super) fn refdax_folio_index(folio: *mut bindings::folio) -> c_ulong;
+    /// `lockdep_(un)register_key()` for every lock class key a file_system_type embeds.
+    pub(super) fn refdax_fs_type_register_keys(fs_type: *mut bindings::file_system_type);
+    pub(super) fn refdax_fs_type_unregister_keys(fs_type: *mut bindings::file_system_type);
+    /// Whether the VMA is `VM_LOCKED` and not lock-on-fault: populated right after mmap.
+    pub(super) fn refdax_vma_populates(vma: *mut bindings::vm_area_struct) -> bool;
 }

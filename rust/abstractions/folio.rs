@@ -48,6 +48,29 @@ impl Folio {
         unsafe { ffi::refdax_folio_order(self.as_raw()) }
     }
 
+    /// The file page index the folio was attached at (meaningful while attached).
+    pub(crate) fn index(&self) -> usize {
+        // SAFETY: by the type invariant the folio is valid.
+        unsafe { ffi::refdax_folio_index(self.as_raw()) }
+    }
+
+    /// The folio's reference count (a snapshot).
+    pub(crate) fn ref_count(&self) -> i32 {
+        // SAFETY: by the type invariant the folio is valid.
+        unsafe { ffi::refdax_folio_ref_count(self.as_raw()) }
+    }
+
+    /// Takes a reference, whatever the refcount, as `fs/dax.c` does before inserting a folio.
+    ///
+    /// Taking a reference on an idle `ZONE_DEVICE` folio hands it out: the caller must be its
+    /// owner (refdax: the block belongs to the file being faulted, under the file's lock).
+    pub(crate) fn get(&self) -> FolioRef<'_> {
+        // SAFETY: by the type invariant the folio is valid.
+        unsafe { ffi::refdax_folio_ref_inc(self.as_raw()) };
+        // INVARIANT: we just took the reference that `FolioRef` owns.
+        FolioRef(NonNull::from(self), PhantomData)
+    }
+
     /// Takes the first reference on an idle `ZONE_DEVICE` folio (refcount zero), atomically;
     /// `None` if somebody holds a reference.
     ///

@@ -21,10 +21,11 @@
 use super::{
     ffi,
     folio::Folio,
-    resource::MemRegion, //
+    resource::MemRegion,
+    vfs::IovIter, //
 };
 use core::{marker::PhantomData, ops::Range};
-use kernel::{bindings, error::from_err_ptr, prelude::*, types::Opaque};
+use kernel::{bindings, error::from_err_ptr, pr_warn_once, prelude::*, types::Opaque};
 
 /// The receiver of a pagemap's notifications.
 pub(crate) trait PagemapOwner: Send + Sync {
@@ -126,6 +127,7 @@ pub(crate) unsafe fn folio_free_trampoline<T: PagemapOwner>(folio: *mut bindings
 pub(crate) struct DevPagemap<T: PagemapOwner> {
     #[pin]
     pgmap: Opaque<bindings::dev_pagemap>,
+    #[pin]
     owner: T,
     // Dropped after `pgmap` is unregistered: the range stays ours while it has struct pages.
     region: MemRegion,
@@ -136,14 +138,14 @@ impl<T: PagemapOwner> DevPagemap<T> {
     pub(crate) fn new_fs_dax(
         region: MemRegion,
         ops: &'static PagemapOps<T>,
-        owner: T,
+        owner: impl PinInit<T, Error>,
     ) -> impl PinInit<Self, Error> {
         let range = bindings::range {
             start: region.start(),
             end: region.start() + region.len() - 1,
         };
         try_pin_init!(Self {
-            owner,
+            owner <- owner,
             region,
             // Last, so that no later field can fail and leave the pagemap registered.
             pgmap <- Opaque::try_ffi_init(move |slot: *mut bindings::dev_pagemap| {
@@ -174,6 +176,60 @@ impl<T: PagemapOwner> DevPagemap<T> {
     pub(crate) fn pfns(&self) -> Range<usize> {
         let first = (self.region.start() >> bindings::PAGE_SHIFT) as usize;
         first..first + (self.region.len() >> bindings::PAGE_SHIFT) as usize
+    }
+
+    /// Copies `len` bytes at `offset` in page `pfn` to `iter` (machine-check safe); returns
+    /// the bytes copied, short if `iter` faults.
+    pub(crate) fn copy_to_iter(
+        &self,
+        pfn: usize,
+        offset: usize,
+        len: usize,
+        iter: &mut IovIter,
+    ) -> usize {
+        if !self.in_page(pfn, offset, len) {
+            return 0;
+        }
+        // SAFETY: the page is ours and has a linear mapping (FS DAX pagemap); the range is
+        // inside it; `iter` is valid.
+        unsafe { ffi::refdax_copy_to_iter(pfn, offset, len, iter.as_raw()) }
+    }
+
+    /// Copies `len` bytes from `iter` to `offset` in page `pfn`, bypassing the CPU cache;
+    /// returns the bytes copied, short if `iter` faults.
+    pub(crate) fn copy_from_iter(
+        &self,
+        pfn: usize,
+        offset: usize,
+        len: usize,
+        iter: &mut IovIter,
+    ) -> usize {
+        if !self.in_page(pfn, offset, len) {
+            return 0;
+        }
+        // SAFETY: as in `copy_to_iter`.
+        unsafe { ffi::refdax_copy_from_iter(pfn, offset, len, iter.as_raw()) }
+    }
+
+    /// Zeroes `len` bytes at `offset` in page `pfn`.
+    pub(crate) fn zero(&self, pfn: usize, offset: usize, len: usize) {
+        if self.in_page(pfn, offset, len) {
+            // SAFETY: as in `copy_to_iter`.
+            unsafe { ffi::refdax_zero(pfn, offset, len) };
+        }
+    }
+
+    fn in_page(&self, pfn: usize, offset: usize, len: usize) -> bool {
+        let ok = self.pfns().contains(&pfn)
+            && offset
+                .checked_add(len)
+                .is_some_and(|e| e <= bindings::PAGE_SIZE);
+        if !ok {
+            pr_warn_once!(
+                "refdax: pmem access outside the pagemap (pfn {pfn:#x}, {offset}+{len})\n"
+            );
+        }
+        ok
     }
 
     /// The folio that page `pfn` currently belongs to, or `None` outside the pagemap.

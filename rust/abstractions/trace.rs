@@ -10,3 +10,21 @@ pub(crate) fn folio_free(folio: &Folio, ino: usize, index: usize) {
     // SAFETY: the trace wrapper only copies its scalar arguments into the ring buffer.
     unsafe { ffi::refdax_trace_folio_free(folio.pfn(), folio.order(), ino, index) };
 }
+
+/// `refdax_fault`: a fault mapped `folio` at file page `pgoff`.
+pub(crate) fn fault(folio: &Folio, pgoff: usize, write: bool) {
+    // SAFETY: the trace wrapper only copies its scalar arguments into the ring buffer.
+    unsafe { ffi::refdax_trace_fault(folio.pfn(), folio.order(), pgoff, write) };
+}
+
+/// `refdax_block_release`: `block`, last held by inode `ino`, is free again.
+pub(crate) fn block_release(block: usize, ino: usize) {
+    // SAFETY: as above.
+    unsafe { ffi::refdax_trace_block_release(block, ino) };
+}
+
+/// `refdax_block_busy`: `block` left its file with `refcount` references still held.
+pub(crate) fn block_busy(block: usize, refcount: i32) {
+    // SAFETY: as above.
+    unsafe { ffi::refdax_trace_block_busy(block, refcount) };
+}

@@ -31,7 +31,9 @@ FIXTURE_TEARDOWN(notify)
 TEST_F(notify, stats_has_every_counter)
 {
 	static const char *const keys[] = {
-		"notify_mode", "phys_addr", "pages_total", "folio_free_calls", "probes",
+		"notify_mode", "phys_addr", "pages_total", "folios_referenced", "pte_faults",
+		"pmd_faults", "mmap_inserts", "folio_free_calls", "busy_released", "blocks_total",
+		"blocks_free", "blocks_busy", "probes",
 	};
 	char *stats = read_file(REFDAX_STATS);
 

@@ -12,9 +12,11 @@
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/mount.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -62,8 +64,10 @@ static inline int refdax_load_default(void)
 	return refdax_load_range(env_u64("REFDAX_PHYS"), env_u64("REFDAX_SIZE"));
 }
 
+/* Unmounts /mnt/refdax if refdax is mounted there, and unloads refdax: 0 or -errno. */
 static inline int refdax_unload(void)
 {
+	umount("/mnt/refdax");
 	return syscall(__NR_delete_module, "refdax", O_NONBLOCK) ? -errno : 0;
 }
 
@@ -168,6 +172,56 @@ static inline char *read_file(const char *path)
 	buf[len] = '\0';
 	close(fd);
 	return buf;
+}
+
+#define REFDAX_MNT "/mnt/refdax"
+
+/* Loads refdax if needed and mounts it at /mnt/refdax: 0 or -errno. */
+static inline int refdax_ensure_mounted(void)
+{
+	FILE *f;
+	char line[512];
+	bool mounted = false;
+	int ret;
+
+	if (!refdax_loaded()) {
+		ret = refdax_load_default();
+		if (ret)
+			return ret;
+	}
+	f = fopen("/proc/mounts", "r");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f))
+		if (strstr(line, " " REFDAX_MNT " refdax "))
+			mounted = true;
+	fclose(f);
+	if (mounted)
+		return 0;
+	mkdir(REFDAX_MNT, 0755);
+	return mount("none", REFDAX_MNT, "refdax", 0, NULL) ? -errno : 0;
+}
+
+/* Number of lines of the trace buffer containing @what. */
+static inline int trace_count(const char *what)
+{
+	char *trace = read_file(TRACEFS "/trace"), *p;
+	int n = 0;
+
+	if (!trace)
+		return -1;
+	for (p = trace; (p = strstr(p, what)); p += strlen(what))
+		n++;
+	free(trace);
+	return n;
+}
+
+/* Enables (1) or disables (0) every refdax trace event and empties the buffer. */
+static inline int trace_refdax(int on)
+{
+	int ret = write_file(TRACEFS "/events/refdax/enable", on ? "1" : "0");
+
+	return ret ? ret : write_file(TRACEFS "/trace", "");
 }
 
 #endif /* REFDAX_UTIL_H */

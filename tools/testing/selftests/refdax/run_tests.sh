@@ -10,7 +10,7 @@ set -a
 set +a
 
 # The order matters: the module tests leave refdax unloaded, the later ones load it again.
-TESTS=(refdax_module refdax_notify)
+TESTS=(refdax_module refdax_notify refdax_fs refdax_map refdax_tools.sh)
 
 passed=0 failed=0 skipped=0
 save() { printf 'passed=%d\nfailed=%d\nskipped=%d\n' "$passed" "$failed" "$skipped" >"$results"; }
@@ -29,7 +29,9 @@ save
 for t in "${TESTS[@]}"; do
 	echo "# === $t"
 	log=/tmp/$t.tap
-	timeout -k 10 1800 "$bin/$t" 2>&1 | tee "$log"
+	cmd=$bin/$t
+	[ "${t%.sh}" = "$t" ] || cmd=$(dirname "$0")/$t
+	timeout -k 10 1800 "$cmd" 2>&1 | tee "$log"
 	rc=${PIPESTATUS[0]}
 	totals=$(grep -a '^# Totals:' "$log" | tail -n1)
 	if [ -n "$totals" ]; then

@@ -1,0 +1,965 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! File systems: registration, superblocks, inodes, file and mapping operations.
+//!
+//! A [`FileSystem`] provides the data path (read, write, size changes, fallocate, faults) and
+//! keeps per-mount and per-file state; this module provides everything else from `libfs`:
+//! directories live in the dcache (`simple_lookup`, `simple_rmdir`, `simple_rename`, ...),
+//! inodes are created here, and the tables the VFS calls are built once per type.
+//!
+//! # Locking
+//!
+//! The VFS holds the inode lock (`i_rwsem`) exclusively around [`FileSystem::write`],
+//! [`FileSystem::set_size`] and [`FileSystem::fallocate`] (they get a [`LockedInode`]),
+//! shared around [`FileSystem::read`], and not at all around [`FileSystem::fault`], which
+//! runs under the mmap lock instead. A file system must therefore not take the inode lock
+//! in its fault path, and must not hold its own locks across copies from user memory.
+//!
+//! # Contexts
+//!
+//! Every operation here runs in process context and may sleep.
+
+use super::{
+    ffi,
+    folio::{Folio, FolioRef},
+};
+use core::{marker::PhantomData, mem::ManuallyDrop};
+use kernel::{
+    bindings,
+    error::{from_result, to_result},
+    ffi::{c_int, c_long, c_uint},
+    prelude::*,
+    types::{ForeignOwnable, Opaque},
+    ThisModule,
+};
+
+/// What a file system built on this module provides.
+pub(crate) trait FileSystem: Sized + 'static {
+    /// The name user space mounts it by (`mount -t NAME`).
+    const NAME: &'static CStr;
+    /// `statfs()`'s `f_type`.
+    const MAGIC: u64;
+    /// The largest file size.
+    const MAX_BYTES: u64;
+
+    /// Module-wide data the type was registered with.
+    type Data: Send + Sync;
+    /// Per-mount state (`sb->s_fs_info`).
+    type Sb: Send + Sync;
+    /// Per-regular-file state (`inode->i_private`).
+    type File: Send + Sync;
+
+    /// A new mount: makes its state, or refuses it.
+    fn mount(data: &Self::Data) -> Result<Self::Sb>;
+    /// Block counts for `statfs()`.
+    fn statfs(sb: &Self::Sb) -> StatFs;
+    /// State for a new, empty regular file.
+    fn new_file(sb: &Self::Sb) -> Result<Self::File>;
+    /// Reads from `pos` into `iter`; returns the bytes read (0 at or past EOF).
+    fn read(
+        sb: &Self::Sb,
+        inode: &Inode,
+        file: &Self::File,
+        pos: u64,
+        iter: &mut IovIter,
+    ) -> Result<usize>;
+    /// Writes `iter` at `pos` (already checked against limits); returns the bytes written.
+    fn write(
+        sb: &Self::Sb,
+        inode: &LockedInode<'_>,
+        file: &Self::File,
+        pos: u64,
+        iter: &mut IovIter,
+    ) -> Result<usize>;
+    /// Changes the size (truncate up or down).
+    fn set_size(sb: &Self::Sb, inode: &LockedInode<'_>, file: &Self::File, size: u64) -> Result;
+    /// `fallocate()` with a mode this module accepts.
+    fn fallocate(
+        sb: &Self::Sb,
+        inode: &LockedInode<'_>,
+        file: &Self::File,
+        mode: Fallocate,
+        offset: u64,
+        len: u64,
+    ) -> Result;
+    /// A new mapping of the file is being set up (`->mmap`, mmap lock held for write): the
+    /// file system may insert pages now.
+    fn mmap(sb: &Self::Sb, inode: &Inode, file: &Self::File, vma: &NewVma) -> Result;
+    /// A page fault in a mapping of the file.
+    fn fault(sb: &Self::Sb, inode: &Inode, file: &Self::File, vmf: &VmFault) -> VmFaultResult;
+    /// The inode is going away (last link and last user gone): let go of its data.
+    fn evict(sb: &Self::Sb, inode: &Inode, file: Self::File);
+}
+
+/// Block counts for `statfs()`, in pages.
+pub(crate) struct StatFs {
+    /// All data blocks.
+    pub(crate) blocks: u64,
+    /// Blocks a new allocation can have now.
+    pub(crate) free: u64,
+}
+
+/// The `fallocate()` modes a file system built here supports; others get `EOPNOTSUPP`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fallocate {
+    /// Mode 0: allocate and extend the size.
+    Allocate,
+    /// `FALLOC_FL_KEEP_SIZE`: allocate, keep the size.
+    AllocateKeepSize,
+    /// `FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE`: free the blocks, keep the size.
+    PunchHole,
+}
+
+// From include/uapi/linux/falloc.h, which the kernel's bindings do not include.
+const FALLOC_FL_KEEP_SIZE: c_int = 0x01;
+const FALLOC_FL_PUNCH_HOLE: c_int = 0x02;
+
+impl Fallocate {
+    fn from_mode(mode: c_int) -> Result<Self> {
+        match mode {
+            0 => Ok(Self::Allocate),
+            FALLOC_FL_KEEP_SIZE => Ok(Self::AllocateKeepSize),
+            m if m == FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE => Ok(Self::PunchHole),
+            _ => Err(EOPNOTSUPP),
+        }
+    }
+}
+
+/// An inode of a file system built here.
+///
+/// # Invariants
+///
+/// `self.0` is a valid inode for the lifetime of the reference.
+#[repr(transparent)]
+pub(crate) struct Inode(Opaque<bindings::inode>);
+
+impl Inode {
+    /// # Safety
+    ///
+    /// `ptr` must be a valid inode for `'a`.
+    unsafe fn from_raw<'a>(ptr: *mut bindings::inode) -> &'a Self {
+        // SAFETY: `Inode` is transparent over `Opaque<inode>`; validity is the caller's.
+        unsafe { &*ptr.cast() }
+    }
+
+    pub(crate) fn as_raw(&self) -> *mut bindings::inode {
+        self.0.get()
+    }
+
+    /// The inode number.
+    pub(crate) fn ino(&self) -> u64 {
+        // SAFETY: by the type invariant the inode is valid; `i_ino` is set at creation.
+        unsafe { (*self.as_raw()).i_ino }
+    }
+
+    /// The file size (`i_size_read()`).
+    pub(crate) fn size(&self) -> u64 {
+        // SAFETY: by the type invariant the inode is valid.
+        unsafe { ffi::refdax_i_size_read(self.as_raw()) as u64 }
+    }
+
+    /// Accounts `n` more blocks of `PAGE_SIZE` to the file (`st_blocks`).
+    pub(crate) fn add_blocks(&self, n: usize) {
+        // SAFETY: by the type invariant the inode is valid; `inode_add_bytes` takes `i_lock`.
+        unsafe { bindings::inode_add_bytes(self.as_raw(), (n * bindings::PAGE_SIZE) as i64) };
+    }
+
+    /// Accounts `n` fewer blocks to the file.
+    pub(crate) fn sub_blocks(&self, n: usize) {
+        // SAFETY: as above.
+        unsafe { bindings::inode_sub_bytes(self.as_raw(), (n * bindings::PAGE_SIZE) as i64) };
+    }
+
+    /// Zaps every user mapping of the file's pages in `start..start + len` (0: to the end),
+    /// private copies included (`unmap_mapping_range(.., even_cows = 1)`).
+    pub(crate) fn unmap_range(&self, start: u64, len: u64) {
+        // SAFETY: by the type invariant the inode and its mapping are valid.
+        unsafe {
+            bindings::unmap_mapping_range((*self.as_raw()).i_mapping, start as i64, len as i64, 1)
+        };
+    }
+
+    /// Makes `folio` point back at page `index` of this file, as page cache folios do.
+    pub(crate) fn attach_folio(&self, folio: &Folio, index: usize) {
+        // SAFETY: both are valid; the mapping outlives the association because the file
+        // system detaches its folios before the inode is freed (`FileSystem::evict`).
+        unsafe { ffi::refdax_folio_set_mapping(folio.as_raw(), (*self.as_raw()).i_mapping, index) };
+    }
+}
+
+/// Ends the association made by [`Inode::attach_folio`].
+pub(crate) fn detach_folio(folio: &Folio) {
+    // SAFETY: the folio is valid; a NULL mapping is what an unowned folio has.
+    unsafe { ffi::refdax_folio_set_mapping(folio.as_raw(), core::ptr::null_mut(), 0) };
+}
+
+/// An inode whose lock (`i_rwsem`) the caller holds exclusively: its size may change.
+pub(crate) struct LockedInode<'a>(&'a Inode);
+
+impl LockedInode<'_> {
+    /// Sets the file size (`i_size_write()`).
+    pub(crate) fn set_size(&self, size: u64) {
+        // SAFETY: the inode is valid and we hold its lock, which `i_size_write()` requires.
+        unsafe { ffi::refdax_i_size_write(self.0.as_raw(), size as i64) };
+    }
+}
+
+impl core::ops::Deref for LockedInode<'_> {
+    type Target = Inode;
+
+    fn deref(&self) -> &Inode {
+        self.0
+    }
+}
+
+/// An I/O iterator (`struct iov_iter`): the user or kernel buffers of a read or write.
+///
+/// # Invariants
+///
+/// `self.0` is a valid iterator for the lifetime of the reference.
+#[repr(transparent)]
+pub(crate) struct IovIter(Opaque<bindings::iov_iter>);
+
+impl IovIter {
+    pub(crate) fn as_raw(&self) -> *mut bindings::iov_iter {
+        self.0.get()
+    }
+
+    /// Writes `len` zero bytes (a hole); returns the bytes written, short if it faults.
+    pub(crate) fn zero(&mut self, len: usize) -> usize {
+        // SAFETY: by the type invariant the iterator is valid.
+        unsafe { bindings::iov_iter_zero(len, self.as_raw()) }
+    }
+
+    /// Bytes left in the iterator.
+    pub(crate) fn count(&self) -> usize {
+        // SAFETY: by the type invariant the iterator is valid.
+        unsafe { ffi::refdax_iov_iter_count(self.as_raw()) }
+    }
+}
+
+/// A page fault (`struct vm_fault`) in a mapping of a file.
+///
+/// # Invariants
+///
+/// `self.0` is the fault being handled, valid for the lifetime of the reference; the mmap
+/// lock (or the VMA lock) is held.
+#[repr(transparent)]
+pub(crate) struct VmFault(Opaque<bindings::vm_fault>);
+
+/// What a fault handler tells the core.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum VmFaultResult {
+    /// The handler installed the page table entry itself.
+    NoPage,
+    /// The handler set the page the core copies from for a private write
+    /// ([`VmFault::set_cow_source`]).
+    CowSource,
+    /// The access is outside the file: the process gets `SIGBUS`.
+    SigBus,
+    /// Out of memory.
+    Oom,
+}
+
+impl VmFaultResult {
+    fn to_raw(self) -> bindings::vm_fault_t {
+        match self {
+            Self::NoPage => bindings::vm_fault_reason_VM_FAULT_NOPAGE,
+            Self::CowSource => 0,
+            Self::SigBus => bindings::vm_fault_reason_VM_FAULT_SIGBUS,
+            Self::Oom => bindings::vm_fault_reason_VM_FAULT_OOM,
+        }
+    }
+
+    fn from_raw(raw: bindings::vm_fault_t) -> Self {
+        if raw & bindings::vm_fault_reason_VM_FAULT_OOM != 0 {
+            Self::Oom
+        } else if raw & bindings::vm_fault_reason_VM_FAULT_NOPAGE != 0 {
+            Self::NoPage
+        } else {
+            Self::SigBus
+        }
+    }
+}
+
+impl VmFault {
+    fn raw(&self) -> &bindings::vm_fault {
+        // SAFETY: by the type invariant the fault is valid; we only read it.
+        unsafe { &*self.0.get() }
+    }
+
+    /// The file page the fault is for.
+    pub(crate) fn pgoff(&self) -> usize {
+        self.raw().__bindgen_anon_1.pgoff
+    }
+
+    /// Whether the access was a write.
+    pub(crate) fn is_write(&self) -> bool {
+        self.raw().flags & bindings::fault_flag_FAULT_FLAG_WRITE != 0
+    }
+
+    /// Whether the mapping is shared (`MAP_SHARED`) rather than private.
+    pub(crate) fn is_shared(&self) -> bool {
+        // SAFETY: the VMA is valid while its fault is handled.
+        unsafe {
+            (*self.raw().__bindgen_anon_1.vma).__bindgen_anon_2.vm_flags & bindings::VM_SHARED != 0
+        }
+    }
+
+    /// Maps `folio` (order 0) at the faulting address with `vmf_insert_page_mkwrite()`, the
+    /// insert-page path: the PTE takes a folio reference and a file rmap, like a page cache
+    /// page. `write` maps it writable and dirty.
+    pub(crate) fn insert_page(&self, folio: &FolioRef<'_>, write: bool) -> VmFaultResult {
+        // SAFETY: the fault is valid (type invariant) and we hold a reference on the folio,
+        // so its refcount is above zero as the insert requires.
+        let ret =
+            unsafe { bindings::vmf_insert_page_mkwrite(self.0.get(), folio_page(folio), write) };
+        VmFaultResult::from_raw(ret)
+    }
+
+    /// For a write fault in a private mapping: hands the core `folio` to copy into the new
+    /// anonymous page (`vmf->page`); the core locks it, copies, and drops the reference.
+    pub(crate) fn set_cow_source(&self, folio: FolioRef<'_>) -> VmFaultResult {
+        let folio = ManuallyDrop::new(folio);
+        // SAFETY: the fault is valid; the core takes over the reference we forget here and
+        // puts it after the copy (`do_cow_fault()`).
+        unsafe { (*self.0.get()).page = folio_page(&folio) };
+        VmFaultResult::CowSource
+    }
+}
+
+/// `&folio->page`: a folio starts with its first page.
+fn folio_page(folio: &Folio) -> *mut bindings::page {
+    folio.as_raw().cast()
+}
+
+/// A VMA being set up by `->mmap`.
+///
+/// # Invariants
+///
+/// `self.0` is the new VMA of a `->mmap` call in progress: valid, and the mmap lock is held
+/// for write, as `vm_insert_page()` requires.
+#[repr(transparent)]
+pub(crate) struct NewVma(Opaque<bindings::vm_area_struct>);
+
+impl NewVma {
+    fn raw(&self) -> &bindings::vm_area_struct {
+        // SAFETY: by the type invariant the VMA is valid; we only read it here.
+        unsafe { &*self.0.get() }
+    }
+
+    /// The first user address.
+    pub(crate) fn start(&self) -> usize {
+        // SAFETY: plain fields of the valid VMA.
+        unsafe { self.raw().__bindgen_anon_1.__bindgen_anon_1.vm_start }
+    }
+
+    /// The end (exclusive) user address.
+    pub(crate) fn end(&self) -> usize {
+        // SAFETY: plain fields of the valid VMA.
+        unsafe { self.raw().__bindgen_anon_1.__bindgen_anon_1.vm_end }
+    }
+
+    /// The file page mapped at [`NewVma::start`].
+    pub(crate) fn pgoff(&self) -> usize {
+        self.raw().vm_pgoff
+    }
+
+    /// Whether the mapping is shared.
+    pub(crate) fn is_shared(&self) -> bool {
+        // SAFETY: plain field of the valid VMA.
+        unsafe { self.raw().__bindgen_anon_2.vm_flags & bindings::VM_SHARED != 0 }
+    }
+
+    /// Whether the core will populate the whole mapping right after `->mmap`
+    /// (`MAP_LOCKED`, `mlockall(MCL_FUTURE)`; not lock-on-fault). `MAP_POPULATE` itself is
+    /// not visible here: it is not a VMA flag.
+    pub(crate) fn populates(&self) -> bool {
+        // SAFETY: the VMA is valid.
+        unsafe { ffi::refdax_vma_populates(self.0.get()) }
+    }
+
+    /// Maps `folio` (order 0) at `addr` with `vm_insert_page()`: a normal PTE with a folio
+    /// reference and a file rmap, like a fault would make.
+    pub(crate) fn vm_insert_page(&self, addr: usize, folio: &FolioRef<'_>) -> Result {
+        // SAFETY: the VMA is in `->mmap` with the mmap lock held for write (type invariant),
+        // and we hold a folio reference, so the refcount is above zero.
+        to_result(unsafe { bindings::vm_insert_page(self.0.get(), addr, folio_page(folio)) })
+    }
+}
+
+/// A registered file system type; unregistered on drop.
+///
+/// # Invariants
+///
+/// `fs_type` is registered with `register_filesystem()` until drop.
+#[pin_data(PinnedDrop)]
+pub(crate) struct Registration<T: FileSystem> {
+    #[pin]
+    fs_type: Opaque<bindings::file_system_type>,
+    data: T::Data,
+}
+
+// SAFETY: the VFS synchronises its own use of the `file_system_type`; Rust never touches it
+// after registration. `T::Data` is `Send + Sync`.
+unsafe impl<T: FileSystem> Send for Registration<T> {}
+// SAFETY: as above.
+unsafe impl<T: FileSystem> Sync for Registration<T> {}
+
+impl<T: FileSystem> Registration<T> {
+    /// Registers `T` for `module`; mounts get `data`.
+    pub(crate) fn new(module: &'static ThisModule, data: T::Data) -> impl PinInit<Self, Error> {
+        try_pin_init!(Self {
+            data,
+            // Last: nothing after it can fail and leave the type registered.
+            fs_type <- Opaque::try_ffi_init(move |slot: *mut bindings::file_system_type| {
+                // SAFETY: `slot` is valid for writes; all-zeroes is a valid file_system_type.
+                unsafe { core::ptr::write_bytes(slot, 0, 1) };
+                // SAFETY: `slot` is valid and initialised.
+                unsafe {
+                    (*slot).name = T::NAME.as_char_ptr();
+                    (*slot).owner = module.as_ptr();
+                    (*slot).init_fs_context = Some(ffi::refdax_init_fs_context);
+                    (*slot).kill_sb = Some(kill_sb::<T>);
+                }
+                // SAFETY: `slot` is pinned: its lock class keys stay put until drop, where
+                // they are unregistered.
+                unsafe { ffi::refdax_fs_type_register_keys(slot) };
+                // SAFETY: `slot` is pinned and set up; it stays registered until drop.
+                to_result(unsafe { bindings::register_filesystem(slot) }).inspect_err(|_| {
+                    // SAFETY: registered just above, and nothing used them.
+                    unsafe { ffi::refdax_fs_type_unregister_keys(slot) };
+                })
+            }),
+        })
+    }
+}
+
+#[pinned_drop]
+impl<T: FileSystem> PinnedDrop for Registration<T> {
+    fn drop(self: Pin<&mut Self>) {
+        // SAFETY: registered by the type invariant. While mounted, the module cannot be
+        // unloaded (the type's owner is pinned by every superblock), so no superblock
+        // outlives this.
+        unsafe { bindings::unregister_filesystem(self.fs_type.get()) };
+        // SAFETY: registered in `new`; no superblock of the type is left to use them.
+        unsafe { ffi::refdax_fs_type_unregister_keys(self.fs_type.get()) };
+    }
+}
+
+/// Declares the Rust end of the C shim's `get_tree` for file system type `$fs`.
+macro_rules! file_system {
+    ($fs:ty) => {
+        /// Fills a new superblock of refdax (called by the C shim's `get_tree`).
+        ///
+        /// # Safety
+        ///
+        /// Only for `get_tree_nodev()`, with a new superblock of the registered type.
+        #[no_mangle]
+        unsafe extern "C" fn refdax_fill_super(
+            sb: *mut kernel::bindings::super_block,
+            _fc: *mut kernel::bindings::fs_context,
+        ) -> kernel::ffi::c_int {
+            // SAFETY: forwarded from the caller.
+            unsafe { $crate::abstractions::vfs::fill_super::<$fs>(sb) }
+        }
+    };
+}
+pub(crate) use file_system;
+
+/// The tables the VFS calls, one set per file system type.
+struct Tables<T>(PhantomData<T>);
+
+impl<T: FileSystem> Tables<T> {
+    const SUPER: bindings::super_operations = bindings::super_operations {
+        statfs: Some(statfs::<T>),
+        evict_inode: Some(evict_inode::<T>),
+        drop_inode: Some(bindings::inode_just_drop),
+        ..pin_init::zeroed()
+    };
+
+    const DIR_INODE: bindings::inode_operations = bindings::inode_operations {
+        create: Some(create::<T>),
+        lookup: Some(bindings::simple_lookup),
+        link: Some(bindings::simple_link),
+        unlink: Some(bindings::simple_unlink),
+        mkdir: Some(mkdir::<T>),
+        rmdir: Some(bindings::simple_rmdir),
+        rename: Some(bindings::simple_rename),
+        ..pin_init::zeroed()
+    };
+
+    const FILE_INODE: bindings::inode_operations = bindings::inode_operations {
+        setattr: Some(setattr::<T>),
+        getattr: Some(getattr),
+        ..pin_init::zeroed()
+    };
+
+    const FILE: bindings::file_operations = bindings::file_operations {
+        llseek: Some(bindings::generic_file_llseek),
+        read_iter: Some(read_iter::<T>),
+        write_iter: Some(write_iter::<T>),
+        mmap: Some(mmap::<T>),
+        get_unmapped_area: Some(bindings::thp_get_unmapped_area),
+        fsync: Some(bindings::noop_fsync),
+        fallocate: Some(fallocate::<T>),
+        open: Some(bindings::generic_file_open),
+        ..pin_init::zeroed()
+    };
+
+    // Folios are never in the page cache; the dirty hook runs when a dirty PTE is zapped.
+    const ADDRESS_SPACE: bindings::address_space_operations = bindings::address_space_operations {
+        dirty_folio: Some(bindings::noop_dirty_folio),
+        direct_IO: Some(bindings::noop_direct_IO),
+        ..pin_init::zeroed()
+    };
+
+    const VM: bindings::vm_operations_struct = bindings::vm_operations_struct {
+        fault: Some(fault::<T>),
+        ..pin_init::zeroed()
+    };
+}
+
+/// # Safety
+///
+/// `sb` is a valid superblock of type `T` whose `s_fs_info` was set by [`fill_super`].
+unsafe fn sb_data<'a, T: FileSystem>(sb: *mut bindings::super_block) -> &'a T::Sb {
+    // SAFETY: `s_fs_info` holds a `KBox<T::Sb>` from `fill_super`, freed only in `kill_sb`.
+    unsafe { <KBox<T::Sb> as ForeignOwnable>::borrow((*sb).s_fs_info) }
+}
+
+/// # Safety
+///
+/// `inode` is a valid regular-file inode of type `T`, made by [`new_inode`].
+unsafe fn file_data<'a, T: FileSystem>(inode: *mut bindings::inode) -> &'a T::File {
+    // SAFETY: `i_private` holds a `KBox<T::File>` from `new_inode`, freed only in eviction.
+    unsafe { <KBox<T::File> as ForeignOwnable>::borrow((*inode).i_private) }
+}
+
+/// Fills a new superblock: `T::mount`, then the root directory.
+///
+/// # Safety
+///
+/// `sb` is a new superblock of the registered type `T`, from `get_tree_nodev()`.
+#[doc(hidden)]
+pub(crate) unsafe fn fill_super<T: FileSystem>(sb: *mut bindings::super_block) -> c_int {
+    from_result(|| {
+        // SAFETY: `s_type` is the `fs_type` field of our pinned `Registration<T>`, which
+        // outlives every superblock (type invariant of `Registration`).
+        let reg = unsafe {
+            &*kernel::container_of!(Opaque::cast_from((*sb).s_type), Registration<T>, fs_type)
+        };
+        let data = KBox::new(T::mount(&reg.data)?, GFP_KERNEL)?;
+        // SAFETY: `sb` is valid and not yet visible to anyone else.
+        unsafe {
+            (*sb).s_maxbytes = T::MAX_BYTES as bindings::loff_t;
+            (*sb).s_blocksize = bindings::PAGE_SIZE;
+            (*sb).s_blocksize_bits = bindings::PAGE_SHIFT as u8;
+            (*sb).s_magic = T::MAGIC as usize;
+            (*sb).s_op = &Tables::<T>::SUPER;
+            (*sb).s_time_gran = 1;
+            // From here `kill_sb` frees it, also if the rest fails.
+            (*sb).s_fs_info = data.into_foreign().cast();
+        }
+        // SAFETY: `sb` is valid and its `s_fs_info` is set.
+        let root = unsafe { new_inode::<T>(sb, core::ptr::null_mut(), bindings::S_IFDIR | 0o755)? };
+        // SAFETY: `root` is a new directory inode; `d_make_root` consumes it even on failure.
+        let dentry = unsafe { bindings::d_make_root(root) };
+        if dentry.is_null() {
+            return Err(ENOMEM);
+        }
+        // SAFETY: `sb` is valid.
+        unsafe { (*sb).s_root = dentry };
+        Ok(0)
+    })
+}
+
+/// `kill_sb`: the VFS tears the superblock down (inodes are evicted here), then the state
+/// `T::mount` made is dropped.
+///
+/// # Safety
+///
+/// `sb` is a superblock of type `T`.
+unsafe extern "C" fn kill_sb<T: FileSystem>(sb: *mut bindings::super_block) {
+    // SAFETY: `sb` is valid until `kill_anon_super()` returns; read its state first.
+    let data = unsafe { (*sb).s_fs_info };
+    // SAFETY: `sb` is an anonymous superblock (get_tree_nodev); this evicts every inode,
+    // which still uses `s_fs_info`.
+    unsafe { bindings::kill_anon_super(sb) };
+    if !data.is_null() {
+        // SAFETY: set by `fill_super` from `KBox::into_foreign`, and not used any more.
+        drop(unsafe { <KBox<T::Sb> as ForeignOwnable>::from_foreign(data.cast()) });
+    }
+}
+
+/// Makes an inode: a directory (`mode` has `S_IFDIR`) or a regular file with `T::File`
+/// state and `S_DAX`, so that its mappings are DAX mappings.
+///
+/// # Safety
+///
+/// `sb` is a valid superblock of type `T` with its state set; `dir` is NULL or its inode.
+unsafe fn new_inode<T: FileSystem>(
+    sb: *mut bindings::super_block,
+    dir: *mut bindings::inode,
+    mode: u32,
+) -> Result<*mut bindings::inode> {
+    let file = if mode & bindings::S_IFMT == bindings::S_IFREG {
+        // SAFETY: by the caller.
+        Some(KBox::new(
+            T::new_file(unsafe { sb_data::<T>(sb) })?,
+            GFP_KERNEL,
+        )?)
+    } else {
+        None
+    };
+    // SAFETY: `sb` is valid.
+    let inode = unsafe { bindings::new_inode(sb) };
+    if inode.is_null() {
+        return Err(ENOMEM);
+    }
+    // SAFETY: `inode` is new and ours; `dir` is valid or NULL as `inode_init_owner` allows.
+    unsafe {
+        (*inode).i_ino = bindings::get_next_ino().into();
+        bindings::inode_init_owner(
+            &raw mut bindings::nop_mnt_idmap,
+            inode,
+            dir,
+            mode as bindings::umode_t,
+        );
+        bindings::simple_inode_init_ts(inode);
+        (*(*inode).i_mapping).a_ops = &Tables::<T>::ADDRESS_SPACE;
+        match file {
+            Some(file) => {
+                (*inode).i_op = &Tables::<T>::FILE_INODE;
+                (*inode).__bindgen_anon_3.i_fop = &Tables::<T>::FILE;
+                (*inode).i_flags |= bindings::S_DAX;
+                (*inode).i_private = file.into_foreign().cast();
+            }
+            None => {
+                (*inode).i_op = &Tables::<T>::DIR_INODE;
+                (*inode).__bindgen_anon_3.i_fop = &raw const bindings::simple_dir_operations;
+                // A directory starts with two links: its entry and ".".
+                bindings::inc_nlink(inode);
+            }
+        }
+    }
+    Ok(inode)
+}
+
+/// # Safety
+///
+/// Called by the VFS as `inode_operations::create` of a `T` directory.
+unsafe extern "C" fn create<T: FileSystem>(
+    _idmap: *mut bindings::mnt_idmap,
+    dir: *mut bindings::inode,
+    dentry: *mut bindings::dentry,
+    mode: bindings::umode_t,
+) -> c_int {
+    from_result(|| {
+        // SAFETY: `dir` is a valid inode of our superblock.
+        let inode =
+            unsafe { new_inode::<T>((*dir).i_sb, dir, u32::from(mode) | bindings::S_IFREG)? };
+        // SAFETY: `dentry` is the negative dentry being created, `inode` is new; the dcache
+        // keeps the pair until unlink (libfs style).
+        unsafe {
+            bindings::d_make_persistent(dentry, inode);
+            ffi::refdax_touch(dir);
+        }
+        Ok(0)
+    })
+}
+
+/// # Safety
+///
+/// Called by the VFS as `inode_operations::mkdir` of a `T` directory.
+unsafe extern "C" fn mkdir<T: FileSystem>(
+    _idmap: *mut bindings::mnt_idmap,
+    dir: *mut bindings::inode,
+    dentry: *mut bindings::dentry,
+    mode: bindings::umode_t,
+) -> *mut bindings::dentry {
+    // SAFETY: `dir` is a valid inode of our superblock.
+    match unsafe { new_inode::<T>((*dir).i_sb, dir, u32::from(mode) | bindings::S_IFDIR) } {
+        Ok(inode) => {
+            // SAFETY: as in `create`; the new directory's ".." links its parent.
+            unsafe {
+                bindings::d_make_persistent(dentry, inode);
+                bindings::inc_nlink(dir);
+                ffi::refdax_touch(dir);
+            }
+            core::ptr::null_mut()
+        }
+        Err(e) => e.to_ptr(),
+    }
+}
+
+/// # Safety
+///
+/// Called by the VFS as `inode_operations::setattr` of a `T` file, inode lock held.
+unsafe extern "C" fn setattr<T: FileSystem>(
+    idmap: *mut bindings::mnt_idmap,
+    dentry: *mut bindings::dentry,
+    attr: *mut bindings::iattr,
+) -> c_int {
+    from_result(|| {
+        // SAFETY: `dentry` is valid and positive; `attr` is valid.
+        let (raw, valid, size) = unsafe { ((*dentry).d_inode, (*attr).ia_valid, (*attr).ia_size) };
+        // SAFETY: all valid; checks permissions and, for ATTR_SIZE, the new size.
+        to_result(unsafe { bindings::setattr_prepare(idmap, dentry, attr) })?;
+        // SAFETY: a regular file of ours, locked by the VFS for setattr.
+        let inode = LockedInode(unsafe { Inode::from_raw(raw) });
+        if valid & bindings::ATTR_SIZE != 0 && size as u64 != inode.size() {
+            // SAFETY: `raw` is a regular file of type `T` and its superblock is ours.
+            let (sb, file) = unsafe { (sb_data::<T>((*raw).i_sb), file_data::<T>(raw)) };
+            T::set_size(sb, &inode, file, size as u64)?;
+        }
+        // SAFETY: all valid; copies the other attributes (times, mode, owner).
+        unsafe { bindings::setattr_copy(idmap, raw, attr) };
+        Ok(0)
+    })
+}
+
+/// `inode_operations::getattr`: `generic_fillattr()`, whose `st_blocks` is `i_blocks`
+/// (`simple_getattr()` would count page cache pages, of which there are none).
+///
+/// # Safety
+///
+/// Called by the VFS with a valid path to one of our inodes.
+unsafe extern "C" fn getattr(
+    idmap: *mut bindings::mnt_idmap,
+    path: *const bindings::path,
+    stat: *mut bindings::kstat,
+    request_mask: u32,
+    _query_flags: c_uint,
+) -> c_int {
+    // SAFETY: `path` and its positive dentry are valid; `stat` is valid for writes.
+    unsafe { bindings::generic_fillattr(idmap, request_mask, (*(*path).dentry).d_inode, stat) };
+    0
+}
+
+/// # Safety
+///
+/// Called by the VFS as `file_operations::read_iter` of a `T` file.
+unsafe extern "C" fn read_iter<T: FileSystem>(
+    iocb: *mut bindings::kiocb,
+    to: *mut bindings::iov_iter,
+) -> isize {
+    // SAFETY: `iocb` and its file are valid for the call.
+    let raw = unsafe { (*(*iocb).ki_filp).f_inode };
+    // SAFETY: `to` is valid for the call.
+    let iter = unsafe { &mut *to.cast::<IovIter>() };
+    if iter.count() == 0 {
+        return 0;
+    }
+    // SAFETY: a regular file of type `T` on our superblock, valid while open.
+    let (inode, sb, file) = unsafe {
+        (
+            Inode::from_raw(raw),
+            sb_data::<T>((*raw).i_sb),
+            file_data::<T>(raw),
+        )
+    };
+    // SAFETY: `raw` is valid; shared against size changes, which hold it exclusively.
+    unsafe { ffi::refdax_inode_lock_shared(raw) };
+    // SAFETY: `iocb` is valid.
+    let pos = unsafe { (*iocb).ki_pos };
+    let ret = T::read(sb, inode, file, pos as u64, iter);
+    // SAFETY: locked above.
+    unsafe { ffi::refdax_inode_unlock_shared(raw) };
+    match ret {
+        Ok(n) => {
+            // SAFETY: `iocb` is valid.
+            unsafe { (*iocb).ki_pos = pos + n as i64 };
+            n as isize
+        }
+        Err(e) => e.to_errno() as isize,
+    }
+}
+
+/// # Safety
+///
+/// Called by the VFS as `file_operations::write_iter` of a `T` file.
+unsafe extern "C" fn write_iter<T: FileSystem>(
+    iocb: *mut bindings::kiocb,
+    from: *mut bindings::iov_iter,
+) -> isize {
+    // SAFETY: `iocb` and its file are valid for the call.
+    let (filp, raw) = unsafe { ((*iocb).ki_filp, (*(*iocb).ki_filp).f_inode) };
+    // SAFETY: a regular file of type `T` on our superblock, valid while open.
+    let (inode, sb, file) = unsafe {
+        (
+            Inode::from_raw(raw),
+            sb_data::<T>((*raw).i_sb),
+            file_data::<T>(raw),
+        )
+    };
+    // SAFETY: `raw` is valid.
+    unsafe { ffi::refdax_inode_lock(raw) };
+    let ret = (|| -> Result<usize> {
+        // SAFETY: `iocb` and `from` are valid and the inode is locked: applies O_APPEND,
+        // the size limits (EFBIG) and truncates `from` to what may be written.
+        let count = unsafe { bindings::generic_write_checks(iocb, from) };
+        if count <= 0 {
+            to_result(count as c_int)?;
+            return Ok(0);
+        }
+        // SAFETY: `filp` is valid and the inode is locked, as both require.
+        to_result(unsafe { bindings::file_remove_privs(filp) })?;
+        // SAFETY: as above.
+        to_result(unsafe { bindings::file_update_time(filp) })?;
+        // SAFETY: `iocb` is valid; `generic_write_checks` settled the position.
+        let pos = unsafe { (*iocb).ki_pos };
+        // SAFETY: `from` is valid for the call.
+        let iter = unsafe { &mut *from.cast::<IovIter>() };
+        let n = T::write(sb, &LockedInode(inode), file, pos as u64, iter)?;
+        // SAFETY: `iocb` is valid.
+        unsafe { (*iocb).ki_pos = pos + n as i64 };
+        Ok(n)
+    })();
+    // SAFETY: locked above.
+    unsafe { ffi::refdax_inode_unlock(raw) };
+    match ret {
+        Ok(n) => n as isize,
+        Err(e) => e.to_errno() as isize,
+    }
+}
+
+/// # Safety
+///
+/// Called by the VFS as `file_operations::fallocate` of a `T` file.
+unsafe extern "C" fn fallocate<T: FileSystem>(
+    filp: *mut bindings::file,
+    mode: c_int,
+    offset: bindings::loff_t,
+    len: bindings::loff_t,
+) -> c_long {
+    // SAFETY: `filp` is valid for the call.
+    let raw = unsafe { (*filp).f_inode };
+    // SAFETY: a regular file of type `T` on our superblock, valid while open.
+    let (inode, sb, file) = unsafe {
+        (
+            Inode::from_raw(raw),
+            sb_data::<T>((*raw).i_sb),
+            file_data::<T>(raw),
+        )
+    };
+    let ret = (|| -> Result {
+        let mode = Fallocate::from_mode(mode)?;
+        // vfs_fallocate() has checked offset >= 0, len > 0 and offset + len <= s_maxbytes.
+        // SAFETY: `raw` is valid.
+        unsafe { ffi::refdax_inode_lock(raw) };
+        let ret = (|| {
+            if mode == Fallocate::Allocate {
+                // SAFETY: `raw` is valid; checks RLIMIT_FSIZE and s_maxbytes for the new size.
+                to_result(unsafe { bindings::inode_newsize_ok(raw, offset + len) })?;
+            }
+            // SAFETY: `filp` is valid and the inode locked.
+            to_result(unsafe { bindings::file_remove_privs(filp) })?;
+            T::fallocate(
+                sb,
+                &LockedInode(inode),
+                file,
+                mode,
+                offset as u64,
+                len as u64,
+            )
+        })();
+        // SAFETY: locked above.
+        unsafe { ffi::refdax_inode_unlock(raw) };
+        ret
+    })();
+    match ret {
+        Ok(()) => 0,
+        Err(e) => e.to_errno() as c_long,
+    }
+}
+
+/// # Safety
+///
+/// Called by the VFS as `file_operations::mmap` of a `T` file, mmap lock held for write.
+unsafe extern "C" fn mmap<T: FileSystem>(
+    filp: *mut bindings::file,
+    vma: *mut bindings::vm_area_struct,
+) -> c_int {
+    // SAFETY: `vma` is the new VMA, ours to set up under the mmap write lock.
+    unsafe {
+        (*vma).vm_ops = &Tables::<T>::VM;
+        // A DAX file: the core may fault it with PMDs (`thp_vma_allowable_order`).
+        ffi::refdax_vma_set_flags(vma, bindings::VM_HUGEPAGE);
+    }
+    // SAFETY: `filp` is valid for the call.
+    let raw = unsafe { (*filp).f_inode };
+    // SAFETY: a regular file of type `T` on our superblock, valid while open.
+    let (inode, sb, file) = unsafe {
+        (
+            Inode::from_raw(raw),
+            sb_data::<T>((*raw).i_sb),
+            file_data::<T>(raw),
+        )
+    };
+    // SAFETY: `NewVma` is transparent over `Opaque<vm_area_struct>`; this is `->mmap` with
+    // the mmap lock held for write.
+    let vma = unsafe { &*vma.cast::<NewVma>() };
+    match T::mmap(sb, inode, file, vma) {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// # Safety
+///
+/// Called by the core as `vm_operations_struct::fault` of a mapping of a `T` file.
+unsafe extern "C" fn fault<T: FileSystem>(vmf: *mut bindings::vm_fault) -> bindings::vm_fault_t {
+    // SAFETY: the fault, its VMA and the VMA's file are valid while the fault is handled.
+    let raw = unsafe { (*(*(*vmf).__bindgen_anon_1.vma).vm_file).f_inode };
+    // SAFETY: the VMA maps a regular file of type `T` (we installed these ops in `mmap`),
+    // which the VMA keeps open.
+    let (inode, sb, file) = unsafe {
+        (
+            Inode::from_raw(raw),
+            sb_data::<T>((*raw).i_sb),
+            file_data::<T>(raw),
+        )
+    };
+    // SAFETY: `VmFault` is transparent over `Opaque<vm_fault>`; the fault is valid.
+    let vmf = unsafe { &*vmf.cast::<VmFault>() };
+    T::fault(sb, inode, file, vmf).to_raw()
+}
+
+/// # Safety
+///
+/// Called by the VFS as `super_operations::evict_inode` of a `T` inode.
+unsafe extern "C" fn evict_inode<T: FileSystem>(raw: *mut bindings::inode) {
+    // SAFETY: `raw` is being evicted and ours until `clear_inode()`.
+    unsafe {
+        bindings::truncate_inode_pages_final(&raw mut (*raw).i_data);
+        bindings::clear_inode(raw);
+    }
+    // SAFETY: as above.
+    let private = unsafe { (*raw).i_private };
+    if private.is_null() {
+        return;
+    }
+    // SAFETY: a regular file of ours: `i_private` is the `KBox<T::File>` from `new_inode`,
+    // not used after this.
+    let file = unsafe { <KBox<T::File> as ForeignOwnable>::from_foreign(private.cast()) };
+    // SAFETY: `raw` stays valid through eviction; its superblock state is still set.
+    let (inode, sb) = unsafe { (Inode::from_raw(raw), sb_data::<T>((*raw).i_sb)) };
+    T::evict(sb, inode, KBox::into_inner(file));
+    // SAFETY: as above.
+    unsafe { (*raw).i_private = core::ptr::null_mut() };
+}
+
+/// # Safety
+///
+/// Called by the VFS as `super_operations::statfs` of a `T` superblock.
+unsafe extern "C" fn statfs<T: FileSystem>(
+    dentry: *mut bindings::dentry,
+    buf: *mut bindings::kstatfs,
+) -> c_int {
+    // SAFETY: `dentry` is valid and on our superblock.
+    let s = T::statfs(unsafe { sb_data::<T>((*dentry).d_sb) });
+    // SAFETY: `buf` is valid for writes.
+    unsafe { ffi::refdax_fill_statfs(buf, T::MAGIC, s.blocks, s.free, bindings::NAME_MAX.into()) };
+    0
+}

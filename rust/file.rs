@@ -1,0 +1,397 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! refdax files: the map from file pages to blocks, and the data path over it.
+//!
+//! # Locking
+//!
+//! Lock order: the inode lock (`i_rwsem`, taken by the VFS) -> `FileData::map` -> the pool's
+//! spinlock. The fault path takes `map` under the mmap lock without the inode lock. Nobody
+//! holds `map` while copying from or to user memory (the user buffer may be a mapping of the
+//! same file, whose fault takes `map`): the read and write paths look blocks up under `map`,
+//! drop it and copy. That is safe because blocks only leave a file (truncate, punch-hole,
+//! eviction) with the inode lock held exclusively, which read and write hold too.
+//!
+//! Size changes publish the new size before taking `map`, and faults check the size under
+//! `map`: a fault either sees the new size or has inserted its PTE before the truncate
+//! detaches the block and zaps the mapping.
+
+use crate::{
+    abstractions::trace,
+    abstractions::vfs::{self, Inode, IovIter, LockedInode, NewVma, VmFault, VmFaultResult},
+    device::Device,
+};
+use kernel::{new_mutex, prelude::*, sync::Mutex};
+
+const PAGE_SIZE: u64 = 4096;
+const PAGE_SHIFT: u32 = 12;
+/// File pages per leaf of the block map: one leaf maps 2 MiB of file.
+const LEAF: usize = 512;
+const HOLE: u32 = u32::MAX;
+
+/// The blocks of 2 MiB of file.
+struct Leaf([u32; LEAF]);
+
+/// File page index -> block, two levels so that sparse files cost little.
+struct BlockMap {
+    leaves: KVec<Option<KBox<Leaf>>>,
+}
+
+impl BlockMap {
+    fn get(&self, index: usize) -> Option<u32> {
+        let leaf = self.leaves.get(index / LEAF)?.as_ref()?;
+        Some(leaf.0[index % LEAF]).filter(|&b| b != HOLE)
+    }
+
+    /// Makes sure pages `from..to` have leaves, so that [`BlockMap::set`] cannot fail there.
+    fn prepare(&mut self, from: usize, to: usize) -> Result {
+        if from >= to {
+            return Ok(());
+        }
+        let last = (to - 1) / LEAF;
+        while self.leaves.len() <= last {
+            self.leaves.push(None, GFP_KERNEL)?;
+        }
+        for li in from / LEAF..=last {
+            if self.leaves[li].is_none() {
+                self.leaves[li] = Some(KBox::new(Leaf([HOLE; LEAF]), GFP_KERNEL)?);
+            }
+        }
+        Ok(())
+    }
+
+    /// Records `block` at `index`, a hole whose leaf [`BlockMap::prepare`] made; false if
+    /// there is no leaf.
+    fn set(&mut self, index: usize, block: u32) -> bool {
+        match self.leaves.get_mut(index / LEAF) {
+            Some(Some(leaf)) => {
+                leaf.0[index % LEAF] = block;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Removes the blocks of pages `from..to`, passing each to `f` with its index.
+    fn take_range(&mut self, from: usize, to: usize, mut f: impl FnMut(usize, u32)) {
+        let to = to.min(self.leaves.len() * LEAF);
+        let mut index = from;
+        while index < to {
+            let li = index / LEAF;
+            let leaf_end = ((li + 1) * LEAF).min(to);
+            if let Some(leaf) = &mut self.leaves[li] {
+                for i in index..leaf_end {
+                    let b = core::mem::replace(&mut leaf.0[i % LEAF], HOLE);
+                    if b != HOLE {
+                        f(i, b);
+                    }
+                }
+                if leaf.0.iter().all(|&b| b == HOLE) {
+                    self.leaves[li] = None;
+                }
+            }
+            index = leaf_end;
+        }
+    }
+
+    /// The holes among pages `from..to`.
+    fn count_holes(&self, from: usize, to: usize) -> usize {
+        let mut holes = 0;
+        let mut index = from;
+        while index < to {
+            let li = index / LEAF;
+            let leaf_end = ((li + 1) * LEAF).min(to);
+            holes += match self.leaves.get(li) {
+                Some(Some(leaf)) => (index..leaf_end)
+                    .filter(|&i| leaf.0[i % LEAF] == HOLE)
+                    .count(),
+                _ => leaf_end - index,
+            };
+            index = leaf_end;
+        }
+        holes
+    }
+}
+
+/// Per-file state (`inode->i_private`).
+#[pin_data]
+pub(crate) struct FileData {
+    #[pin]
+    map: Mutex<BlockMap>,
+}
+
+fn pages(bytes: u64) -> usize {
+    bytes.div_ceil(PAGE_SIZE) as usize
+}
+
+impl FileData {
+    pub(crate) fn new() -> impl PinInit<Self> {
+        pin_init!(Self {
+            map <- new_mutex!(BlockMap { leaves: KVec::new() }),
+        })
+    }
+
+    /// Gives pages `from..to` blocks where they have none, all or nothing: `ENOSPC` leaves
+    /// the file as it was. New blocks are zeroed and attached to the file.
+    fn fill_holes(&self, dev: &Device, inode: &Inode, from: usize, to: usize) -> Result {
+        let mut map = self.map.lock();
+        self.fill_holes_locked(dev, inode, &mut map, from, to)
+    }
+
+    fn fill_holes_locked(
+        &self,
+        dev: &Device,
+        inode: &Inode,
+        map: &mut BlockMap,
+        from: usize,
+        to: usize,
+    ) -> Result {
+        let n = map.count_holes(from, to);
+        if n == 0 {
+            return Ok(());
+        }
+        let mut blocks = KVec::new();
+        dev.pool().alloc(n, inode.ino(), &mut blocks)?;
+        if let Err(e) = map.prepare(from, to) {
+            dev.pool().unalloc(&blocks);
+            return Err(e);
+        }
+        let mut next = blocks.iter();
+        for index in from..to {
+            if map.get(index).is_some() {
+                continue;
+            }
+            let Some(&b) = next.next() else { break };
+            let pfn = dev.pool().pfn(b);
+            dev.pagemap().zero(pfn, 0, PAGE_SIZE as usize);
+            if let Some(folio) = dev.pagemap().folio(pfn) {
+                inode.attach_folio(folio, index);
+            }
+            // `prepare` made the leaf: cannot fail.
+            map.set(index, b);
+        }
+        inode.add_blocks(n);
+        Ok(())
+    }
+
+    /// Takes pages `from..to` out of the file and hands their blocks back (see
+    /// [`crate::blocks`]): free now, or Busy until their folio-free notification.
+    fn drop_blocks(&self, dev: &Device, inode: &Inode, from: usize, to: usize) {
+        let mut n = 0;
+        self.map.lock().take_range(from, to, |_, b| {
+            if let Some(folio) = dev.pagemap().folio(dev.pool().pfn(b)) {
+                vfs::detach_folio(folio);
+                dev.pool().release(b, folio);
+            }
+            n += 1;
+        });
+        inode.sub_blocks(n);
+    }
+
+    pub(crate) fn read(
+        &self,
+        dev: &Device,
+        inode: &Inode,
+        pos: u64,
+        iter: &mut IovIter,
+    ) -> Result<usize> {
+        let size = inode.size();
+        if pos >= size {
+            return Ok(0);
+        }
+        let end = size.min(pos.saturating_add(iter.count() as u64));
+        let mut done = 0usize;
+        let mut at = pos;
+        while at < end {
+            let index = (at >> PAGE_SHIFT) as usize;
+            let offset = (at % PAGE_SIZE) as usize;
+            let n = ((PAGE_SIZE - at % PAGE_SIZE).min(end - at)) as usize;
+            // The block cannot leave the file while we hold the inode lock (shared).
+            let block = self.map.lock().get(index);
+            let copied = match block {
+                Some(b) => dev
+                    .pagemap()
+                    .copy_to_iter(dev.pool().pfn(b), offset, n, iter),
+                None => iter.zero(n),
+            };
+            done += copied;
+            at += copied as u64;
+            if copied < n {
+                break;
+            }
+        }
+        if done == 0 {
+            return Err(EFAULT);
+        }
+        Ok(done)
+    }
+
+    pub(crate) fn write(
+        &self,
+        dev: &Device,
+        inode: &LockedInode<'_>,
+        pos: u64,
+        iter: &mut IovIter,
+    ) -> Result<usize> {
+        let count = iter.count() as u64;
+        let end = pos.checked_add(count).ok_or(EFBIG)?;
+        // All blocks first, so that ENOSPC writes nothing.
+        self.fill_holes(dev, inode, (pos >> PAGE_SHIFT) as usize, pages(end))?;
+        let mut done = 0usize;
+        let mut at = pos;
+        while at < end {
+            let index = (at >> PAGE_SHIFT) as usize;
+            let offset = (at % PAGE_SIZE) as usize;
+            let n = ((PAGE_SIZE - at % PAGE_SIZE).min(end - at)) as usize;
+            let Some(b) = self.map.lock().get(index) else {
+                return Err(EIO);
+            };
+            let copied = dev
+                .pagemap()
+                .copy_from_iter(dev.pool().pfn(b), offset, n, iter);
+            done += copied;
+            at += copied as u64;
+            if copied < n {
+                break;
+            }
+        }
+        if done == 0 && count > 0 {
+            return Err(EFAULT);
+        }
+        if at > inode.size() {
+            inode.set_size(at);
+        }
+        Ok(done)
+    }
+
+    pub(crate) fn set_size(&self, dev: &Device, inode: &LockedInode<'_>, size: u64) -> Result {
+        let old = inode.size();
+        inode.set_size(size);
+        if size >= old {
+            return Ok(());
+        }
+        // The rest of the last page must read as zeros if the file grows again.
+        if size % PAGE_SIZE != 0 {
+            if let Some(b) = self.map.lock().get((size >> PAGE_SHIFT) as usize) {
+                let offset = (size % PAGE_SIZE) as usize;
+                dev.pagemap()
+                    .zero(dev.pool().pfn(b), offset, PAGE_SIZE as usize - offset);
+            }
+        }
+        let first = pages(size);
+        // Blocks still mapped become Busy here and are released by the zap's notification.
+        self.drop_blocks(dev, inode, first, usize::MAX);
+        inode.unmap_range(first as u64 * PAGE_SIZE, 0);
+        Ok(())
+    }
+
+    pub(crate) fn allocate(
+        &self,
+        dev: &Device,
+        inode: &LockedInode<'_>,
+        offset: u64,
+        len: u64,
+        keep_size: bool,
+    ) -> Result {
+        let end = offset + len;
+        self.fill_holes(dev, inode, (offset >> PAGE_SHIFT) as usize, pages(end))?;
+        if !keep_size && end > inode.size() {
+            inode.set_size(end);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn punch_hole(
+        &self,
+        dev: &Device,
+        inode: &LockedInode<'_>,
+        offset: u64,
+        len: u64,
+    ) -> Result {
+        let end = offset.saturating_add(len);
+        let first_full = pages(offset);
+        let end_full = (end >> PAGE_SHIFT) as usize;
+        // Partial pages at either edge keep their block and get zeros.
+        let zero_range = |from: u64, to: u64| {
+            if from < to {
+                if let Some(b) = self.map.lock().get((from >> PAGE_SHIFT) as usize) {
+                    let pfn = dev.pool().pfn(b);
+                    dev.pagemap()
+                        .zero(pfn, (from % PAGE_SIZE) as usize, (to - from) as usize);
+                }
+            }
+        };
+        if first_full > end_full {
+            zero_range(offset, end);
+            return Ok(());
+        }
+        zero_range(offset, (first_full as u64 * PAGE_SIZE).min(end));
+        zero_range((end_full as u64 * PAGE_SIZE).max(offset), end);
+        if end_full > first_full {
+            self.drop_blocks(dev, inode, first_full, end_full);
+            inode.unmap_range(
+                first_full as u64 * PAGE_SIZE,
+                (end_full - first_full) as u64 * PAGE_SIZE,
+            );
+        }
+        Ok(())
+    }
+
+    /// A mapping that the core populates right after mmap (`MAP_LOCKED`): map the blocks the
+    /// file has now with `vm_insert_page()`, under the mmap write lock, instead of faulting
+    /// them one by one. Holes are left to the faults, which allocate.
+    pub(crate) fn mmap(&self, dev: &Device, inode: &Inode, vma: &NewVma) -> Result {
+        if !vma.populates() || !vma.is_shared() {
+            return Ok(());
+        }
+        let map = self.map.lock();
+        let eof = pages(inode.size());
+        let npages = (vma.end() - vma.start()) >> PAGE_SHIFT;
+        for i in 0..npages.min(eof.saturating_sub(vma.pgoff())) {
+            let index = vma.pgoff() + i;
+            let Some(b) = map.get(index) else { continue };
+            let Some(folio) = dev.pagemap().folio(dev.pool().pfn(b)) else {
+                continue;
+            };
+            let folio = folio.get();
+            vma.vm_insert_page(vma.start() + (i << PAGE_SHIFT), &folio)?;
+            dev.pool().stats.mmap_inserts.inc();
+            trace::fault(&folio, index, false);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn fault(&self, dev: &Device, inode: &Inode, vmf: &VmFault) -> VmFaultResult {
+        let index = vmf.pgoff();
+        let mut map = self.map.lock();
+        if index >= pages(inode.size()) {
+            return VmFaultResult::SigBus;
+        }
+        // A hole gets a zeroed block, for reads too: every mapped page is a pmem page.
+        if map.get(index).is_none() {
+            match self.fill_holes_locked(dev, inode, &mut map, index, index + 1) {
+                Ok(()) => {}
+                Err(e) if e == ENOMEM => return VmFaultResult::Oom,
+                Err(_) => return VmFaultResult::SigBus,
+            }
+        }
+        let Some(b) = map.get(index) else {
+            return VmFaultResult::SigBus;
+        };
+        let Some(folio) = dev.pagemap().folio(dev.pool().pfn(b)) else {
+            return VmFaultResult::SigBus;
+        };
+        // Our reference keeps the refcount above zero across the insert, as fs/dax.c does.
+        let folio = folio.get();
+        dev.pool().stats.pte_faults.inc();
+        trace::fault(&folio, index, vmf.is_write());
+        if vmf.is_write() && !vmf.is_shared() {
+            // A private write: the core copies the page into an anonymous one.
+            return vmf.set_cow_source(folio);
+        }
+        vmf.insert_page(&folio, vmf.is_write())
+    }
+
+    pub(crate) fn evict(&self, dev: &Device, inode: &Inode) {
+        self.drop_blocks(dev, inode, 0, usize::MAX);
+    }
+}

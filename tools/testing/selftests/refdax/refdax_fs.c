@@ -1,0 +1,275 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The refdax file system as POSIX users see it: names, data, holes, sizes, fallocate,
+ * statfs and ENOSPC.
+ */
+#include <dirent.h>
+#include <limits.h>
+#include <linux/falloc.h>
+#include <sys/mman.h>
+#include <sys/statfs.h>
+
+#include "refdax_util.h"
+#include "kselftest_harness.h"
+
+#define PAGE 4096L
+
+FIXTURE(fs)
+{
+	char dir[PATH_MAX];
+};
+
+FIXTURE_SETUP(fs)
+{
+	if (!getenv("REFDAX_KO"))
+		SKIP(return, "no refdax range set aside (/run/refdax.env)");
+	ASSERT_EQ(0, refdax_ensure_mounted());
+	snprintf(self->dir, sizeof(self->dir), REFDAX_MNT "/fs.%d", getpid());
+	ASSERT_EQ(0, mkdir(self->dir, 0755));
+	ASSERT_EQ(0, chdir(self->dir));
+}
+
+FIXTURE_TEARDOWN(fs)
+{
+	char cmd[PATH_MAX + 16];
+
+	chdir("/");
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", self->dir);
+	EXPECT_EQ(0, system(cmd));
+}
+
+static long long free_blocks(void)
+{
+	struct statfs st;
+
+	if (statfs(REFDAX_MNT, &st))
+		return -1;
+	return st.f_bfree;
+}
+
+static void fill(char *buf, size_t len, int seed)
+{
+	for (size_t i = 0; i < len; i++)
+		buf[i] = (char)(seed + i * 7);
+}
+
+TEST_F(fs, names)
+{
+	char name[300];
+	struct stat st;
+	int fd;
+
+	fd = open("a", O_CREAT | O_EXCL | O_RDWR, 0644);
+	ASSERT_LE(0, fd);
+	close(fd);
+	ASSERT_EQ(-1, open("a", O_CREAT | O_EXCL | O_RDWR, 0644));
+	ASSERT_EQ(EEXIST, errno);
+
+	memset(name, 'n', 256);
+	name[256] = '\0';
+	ASSERT_EQ(-1, open(name, O_CREAT | O_RDWR, 0644));
+	ASSERT_EQ(ENAMETOOLONG, errno);
+	name[255] = '\0';
+	fd = open(name, O_CREAT | O_RDWR, 0644);
+	ASSERT_LE(0, fd) TH_LOG("a 255-byte name: %s", strerror(errno));
+	close(fd);
+	ASSERT_EQ(0, unlink(name));
+
+	ASSERT_EQ(0, mkdir("d", 0755));
+	ASSERT_EQ(-1, mkdir("d", 0755));
+	ASSERT_EQ(EEXIST, errno);
+	ASSERT_EQ(0, rename("a", "d/b"));
+	ASSERT_EQ(-1, stat("a", &st));
+	ASSERT_EQ(ENOENT, errno);
+	ASSERT_EQ(0, stat("d/b", &st));
+	ASSERT_TRUE(S_ISREG(st.st_mode));
+	ASSERT_EQ(-1, rmdir("d"));
+	ASSERT_EQ(ENOTEMPTY, errno);
+
+	fd = open("d", O_RDONLY);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(-1, read(fd, name, 1));
+	ASSERT_EQ(EISDIR, errno);
+	close(fd);
+	ASSERT_EQ(-1, open("d", O_WRONLY));
+	ASSERT_EQ(EISDIR, errno);
+
+	ASSERT_EQ(0, unlink("d/b"));
+	ASSERT_EQ(0, rmdir("d"));
+}
+
+TEST_F(fs, readdir_lists_entries)
+{
+	const char *names[] = { "x", "y", "z" };
+	int seen = 0;
+	struct dirent *de;
+	DIR *d;
+
+	for (int i = 0; i < 3; i++)
+		close(open(names[i], O_CREAT | O_RDWR, 0644));
+	d = opendir(".");
+	ASSERT_NE(NULL, d);
+	while ((de = readdir(d)))
+		for (int i = 0; i < 3; i++)
+			if (!strcmp(de->d_name, names[i]))
+				seen |= 1 << i;
+	closedir(d);
+	ASSERT_EQ(7, seen);
+}
+
+TEST_F(fs, data_holes_and_extension)
+{
+	char buf[3 * PAGE], out[3 * PAGE], zero[3 * PAGE] = { 0 };
+	long long before = free_blocks();
+	struct stat st;
+	int fd = open("f", O_CREAT | O_RDWR, 0644);
+
+	ASSERT_LE(0, fd);
+	fill(buf, sizeof(buf), 1);
+	/* Unaligned, across pages, and past EOF: a hole in front. */
+	ASSERT_EQ((ssize_t)sizeof(buf), pwrite(fd, buf, sizeof(buf), 10 * PAGE + 100));
+	ASSERT_EQ(0, fstat(fd, &st));
+	ASSERT_EQ(10 * PAGE + 100 + (long)sizeof(buf), st.st_size);
+	ASSERT_EQ((ssize_t)sizeof(out), pread(fd, out, sizeof(out), 10 * PAGE + 100));
+	ASSERT_EQ(0, memcmp(buf, out, sizeof(buf)));
+	/* The hole reads as zeros and holds no blocks. */
+	ASSERT_EQ((ssize_t)sizeof(out), pread(fd, out, sizeof(out), 2 * PAGE));
+	ASSERT_EQ(0, memcmp(zero, out, sizeof(out)));
+	ASSERT_EQ(before - 4, free_blocks());
+	ASSERT_EQ(0, fstat(fd, &st));
+	ASSERT_EQ(4 * PAGE / 512, st.st_blocks);
+	/* Reads stop at EOF. */
+	ASSERT_EQ(100, pread(fd, out, sizeof(out), st.st_size - 100));
+	ASSERT_EQ(0, pread(fd, out, sizeof(out), st.st_size));
+	ASSERT_EQ(0, fsync(fd));
+	close(fd);
+	ASSERT_EQ(0, unlink("f"));
+	ASSERT_EQ(before, free_blocks());
+}
+
+TEST_F(fs, truncate_down_then_up_reads_zeros)
+{
+	char buf[2 * PAGE], out[2 * PAGE];
+	long long before = free_blocks();
+	int fd = open("t", O_CREAT | O_RDWR, 0644);
+
+	ASSERT_LE(0, fd);
+	memset(buf, 0xab, sizeof(buf));
+	ASSERT_EQ((ssize_t)sizeof(buf), write(fd, buf, sizeof(buf)));
+	ASSERT_EQ(before - 2, free_blocks());
+	ASSERT_EQ(0, ftruncate(fd, 100));
+	ASSERT_EQ(before - 1, free_blocks());
+	ASSERT_EQ(0, ftruncate(fd, 2 * PAGE));
+	ASSERT_EQ((ssize_t)sizeof(out), pread(fd, out, sizeof(out), 0));
+	for (int i = 0; i < 100; i++)
+		ASSERT_EQ((char)0xab, out[i]);
+	for (long i = 100; i < 2 * PAGE; i++) {
+		ASSERT_EQ(0, out[i]) TH_LOG("byte %ld", i);
+	}
+	ASSERT_EQ(0, ftruncate(fd, 0));
+	ASSERT_EQ(before, free_blocks());
+	close(fd);
+}
+
+TEST_F(fs, fallocate_modes)
+{
+	char out[PAGE], pattern[PAGE];
+	long long before = free_blocks();
+	struct stat st;
+	int fd = open("fa", O_CREAT | O_RDWR, 0644);
+
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, fallocate(fd, 0, 0, 8 * PAGE));
+	ASSERT_EQ(0, fstat(fd, &st));
+	ASSERT_EQ(8 * PAGE, st.st_size);
+	ASSERT_EQ(before - 8, free_blocks());
+
+	ASSERT_EQ(0, fallocate(fd, FALLOC_FL_KEEP_SIZE, 8 * PAGE, 4 * PAGE));
+	ASSERT_EQ(0, fstat(fd, &st));
+	ASSERT_EQ(8 * PAGE, st.st_size);
+	ASSERT_EQ(before - 12, free_blocks());
+
+	memset(pattern, 0x5c, sizeof(pattern));
+	for (int i = 0; i < 8; i++)
+		ASSERT_EQ(PAGE, pwrite(fd, pattern, PAGE, i * PAGE));
+	/* Punch two whole pages and the halves of the pages around them. */
+	ASSERT_EQ(0, fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			       2 * PAGE + PAGE / 2, 3 * PAGE));
+	ASSERT_EQ(before - 10, free_blocks());
+	ASSERT_EQ(0, fstat(fd, &st));
+	ASSERT_EQ(8 * PAGE, st.st_size);
+	ASSERT_EQ(PAGE, pread(fd, out, PAGE, 2 * PAGE));
+	for (int i = 0; i < PAGE; i++) {
+		ASSERT_EQ(i < PAGE / 2 ? 0x5c : 0, out[i]) TH_LOG("byte %d", i);
+	}
+	ASSERT_EQ(PAGE, pread(fd, out, PAGE, 5 * PAGE));
+	for (int i = 0; i < PAGE; i++) {
+		ASSERT_EQ(i < PAGE / 2 ? 0 : 0x5c, out[i]) TH_LOG("byte %d", i);
+	}
+
+	ASSERT_EQ(-1, fallocate(fd, FALLOC_FL_PUNCH_HOLE, 0, PAGE));
+	ASSERT_EQ(EOPNOTSUPP, errno);
+	ASSERT_EQ(-1, fallocate(fd, FALLOC_FL_COLLAPSE_RANGE, 0, PAGE));
+	ASSERT_EQ(EOPNOTSUPP, errno);
+	ASSERT_EQ(-1, fallocate(fd, FALLOC_FL_ZERO_RANGE, 0, PAGE));
+	ASSERT_EQ(EOPNOTSUPP, errno);
+	close(fd);
+	ASSERT_EQ(0, unlink("fa"));
+	ASSERT_EQ(before, free_blocks());
+}
+
+TEST_F(fs, statfs_counts_blocks)
+{
+	struct statfs st;
+
+	ASSERT_EQ(0, statfs(REFDAX_MNT, &st));
+	ASSERT_EQ(PAGE, st.f_bsize);
+	ASSERT_EQ(refdax_stat("blocks_total"), (long long)st.f_blocks);
+	ASSERT_EQ(refdax_stat("blocks_free"), (long long)st.f_bfree);
+	ASSERT_EQ(st.f_bfree, st.f_bavail);
+	ASSERT_EQ(255, st.f_namelen);
+}
+
+TEST_F_TIMEOUT(fs, enospc_writes_nothing, 600)
+{
+	long long total = free_blocks();
+	char *buf, out[PAGE];
+	struct stat st;
+	int fd, big;
+
+	ASSERT_LT(16, total);
+	fd = open("small", O_CREAT | O_RDWR, 0644);
+	ASSERT_LE(0, fd);
+	/* More than is free: refused whole, nothing allocated, size unchanged. */
+	ASSERT_EQ(-1, fallocate(fd, 0, 0, (total + 1) * PAGE));
+	ASSERT_EQ(ENOSPC, errno);
+	ASSERT_EQ(total, free_blocks());
+	ASSERT_EQ(0, fstat(fd, &st));
+	ASSERT_EQ(0, st.st_size);
+
+	/* Fill all but 4 blocks, then a 5-page write fails and a 4-page one fits. */
+	big = open("big", O_CREAT | O_RDWR, 0644);
+	ASSERT_LE(0, big);
+	ASSERT_EQ(0, fallocate(big, FALLOC_FL_KEEP_SIZE, 0, (total - 4) * PAGE));
+	ASSERT_EQ(4, free_blocks());
+	buf = malloc(5 * PAGE);
+	ASSERT_NE(NULL, buf);
+	memset(buf, 0x77, 5 * PAGE);
+	ASSERT_EQ(-1, pwrite(fd, buf, 5 * PAGE, 0));
+	ASSERT_EQ(ENOSPC, errno);
+	ASSERT_EQ(0, fstat(fd, &st));
+	ASSERT_EQ(0, st.st_size);
+	ASSERT_EQ(4, free_blocks());
+	ASSERT_EQ(4 * PAGE, pwrite(fd, buf, 4 * PAGE, 0));
+	ASSERT_EQ(0, free_blocks());
+	ASSERT_EQ(PAGE, pread(fd, out, PAGE, 3 * PAGE));
+	ASSERT_EQ(0, memcmp(buf, out, PAGE));
+	free(buf);
+	close(big);
+	close(fd);
+	ASSERT_EQ(0, unlink("big"));
+	ASSERT_EQ(0, unlink("small"));
+	ASSERT_EQ(total, free_blocks());
+}
+
+TEST_HARNESS_MAIN

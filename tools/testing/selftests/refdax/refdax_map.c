@@ -1,0 +1,468 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Mapping refdax files: pages are inserted with the insert-page path and refcounted with
+ * their mappings (RFC points 1-3), every free is notified (point 6), and blocks that leave a
+ * file while referenced wait for that notification before they are reused.
+ */
+#include <limits.h>
+#include <linux/falloc.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/statfs.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+
+#include "refdax_util.h"
+#include "kselftest_harness.h"
+
+#define PAGE 4096L
+#define N 64
+
+FIXTURE(map)
+{
+	char dir[PATH_MAX];
+};
+
+FIXTURE_SETUP(map)
+{
+	if (!getenv("REFDAX_KO"))
+		SKIP(return, "no refdax range set aside (/run/refdax.env)");
+	ASSERT_EQ(0, refdax_ensure_mounted());
+	snprintf(self->dir, sizeof(self->dir), REFDAX_MNT "/map.%d", getpid());
+	ASSERT_EQ(0, mkdir(self->dir, 0755));
+	ASSERT_EQ(0, chdir(self->dir));
+	ASSERT_EQ(0, refdax_stat("folios_referenced"));
+}
+
+FIXTURE_TEARDOWN(map)
+{
+	char cmd[PATH_MAX + 16];
+
+	trace_refdax(0);
+	write_file(TRACEFS "/current_tracer", "nop");
+	write_file(TRACEFS "/set_ftrace_filter", "");
+	chdir("/");
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", self->dir);
+	EXPECT_EQ(0, system(cmd));
+	/* Whatever the test did, every folio is idle again and nothing waits. */
+	EXPECT_EQ(0, refdax_stat("folios_referenced"));
+	EXPECT_EQ(0, refdax_stat("blocks_busy"));
+}
+
+static long long free_blocks(void)
+{
+	struct statfs st;
+
+	return statfs(REFDAX_MNT, &st) ? -1 : (long long)st.f_bfree;
+}
+
+/* A file of @pages pages filled with bytes @c, open read-write. */
+static int make_file(const char *name, long pages, int c)
+{
+	char buf[PAGE];
+	int fd = open(name, O_CREAT | O_TRUNC | O_RDWR, 0644);
+
+	if (fd < 0)
+		return -1;
+	memset(buf, c, sizeof(buf));
+	for (long i = 0; i < pages; i++)
+		if (pwrite(fd, buf, PAGE, i * PAGE) != PAGE)
+			return -1;
+	return fd;
+}
+
+/* Whether touching @addr (reading, or writing if @write) kills a child with SIGBUS. */
+static bool sigbus_at(volatile char *addr, bool write)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		if (write)
+			*addr = 1;
+		else
+			(void)*addr;
+		_exit(0);
+	}
+	waitpid(pid, &status, 0);
+	return WIFSIGNALED(status) && WTERMSIG(status) == SIGBUS;
+}
+
+/* The page frame backing @addr, from /proc/self/pagemap (root only), or 0. */
+static unsigned long pfn_of(void *addr)
+{
+	uint64_t entry = 0;
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+
+	if (fd < 0)
+		return 0;
+	pread(fd, &entry, sizeof(entry), ((unsigned long)addr / PAGE) * sizeof(entry));
+	close(fd);
+	return (entry & (1ULL << 63)) ? entry & ((1ULL << 55) - 1) : 0;
+}
+
+TEST_F(map, touch_n_pages_then_munmap_frees_n)
+{
+	long long calls = refdax_stat("folio_free_calls");
+	long long faults = refdax_stat("pte_faults");
+	unsigned long first = env_u64("REFDAX_PHYS") / PAGE;
+	unsigned long last = first + env_u64("REFDAX_SIZE") / PAGE;
+	int fd = open("f", O_CREAT | O_RDWR, 0644);
+	char *p;
+
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, ftruncate(fd, N * PAGE));
+	p = mmap(NULL, N * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_EQ(0, trace_refdax(1));
+	for (int i = 0; i < N; i++)
+		p[i * PAGE] = (char)i;
+	ASSERT_EQ(faults + N, refdax_stat("pte_faults"));
+	ASSERT_EQ(N, refdax_stat("folios_referenced"));
+	ASSERT_EQ(N, trace_count("refdax_fault: "));
+	/* The PTEs map refdax's own pmem pages: the insert-page path, no pfn map. */
+	for (int i = 0; i < N; i++) {
+		unsigned long pfn = pfn_of(p + i * PAGE);
+
+		ASSERT_TRUE(pfn >= first && pfn < last) TH_LOG("page %d at pfn %#lx", i, pfn);
+	}
+	ASSERT_EQ(0, msync(p, N * PAGE, MS_SYNC));
+	ASSERT_EQ(0, trace_refdax(1));
+	ASSERT_EQ(0, munmap(p, N * PAGE));
+	ASSERT_EQ(calls + N, refdax_stat("folio_free_calls"));
+	ASSERT_EQ(N, trace_count("refdax_folio_free: "));
+	ASSERT_EQ(0, refdax_stat("folios_referenced"));
+	close(fd);
+}
+
+TEST_F(map, function_tracer_sees_every_free)
+{
+	int fd = make_file("f", N, 0x11);
+	char *p;
+
+	ASSERT_LE(0, fd);
+	p = mmap(NULL, N * PAGE, PROT_READ, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	for (int i = 0; i < N; i++)
+		ASSERT_EQ(0x11, p[i * PAGE]);
+	ASSERT_EQ(0, write_file(TRACEFS "/set_ftrace_filter", "refdax_folio_free"));
+	ASSERT_EQ(0, write_file(TRACEFS "/current_tracer", "function"));
+	ASSERT_EQ(0, write_file(TRACEFS "/trace", ""));
+	ASSERT_EQ(0, munmap(p, N * PAGE));
+	ASSERT_EQ(0, write_file(TRACEFS "/tracing_on", "0"));
+	EXPECT_EQ(N, trace_count("refdax_folio_free <-"));
+	ASSERT_EQ(0, write_file(TRACEFS "/tracing_on", "1"));
+	close(fd);
+}
+
+TEST_F(map, populate_maps_at_mmap)
+{
+	long long faults = refdax_stat("pte_faults");
+	int fd = make_file("f", N, 0x22);
+	char *p;
+
+	ASSERT_LE(0, fd);
+	p = mmap(NULL, N * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	/* Mapped before any access. */
+	ASSERT_EQ(N, refdax_stat("folios_referenced"));
+	ASSERT_EQ(faults + N, refdax_stat("pte_faults"));
+	ASSERT_EQ(0x22, p[5 * PAGE]);
+	ASSERT_EQ(faults + N, refdax_stat("pte_faults"));
+	ASSERT_EQ(0, munmap(p, N * PAGE));
+	close(fd);
+}
+
+/* A mapping the core populates at once (MAP_LOCKED) is filled by vm_insert_page() at mmap. */
+TEST_F(map, locked_mapping_inserted_at_mmap)
+{
+	long long faults = refdax_stat("pte_faults"), inserts = refdax_stat("mmap_inserts");
+	long long calls;
+	int fd = make_file("f", N, 0x23);
+	char *p;
+
+	ASSERT_LE(0, fd);
+	p = mmap(NULL, N * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_LOCKED, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_EQ(N, refdax_stat("folios_referenced"));
+	ASSERT_EQ(inserts + N, refdax_stat("mmap_inserts"));
+	ASSERT_EQ(faults, refdax_stat("pte_faults"));
+	ASSERT_EQ(0x23, p[7 * PAGE]);
+	p[9 * PAGE] = 0x24;
+	ASSERT_EQ(faults, refdax_stat("pte_faults"));
+	calls = refdax_stat("folio_free_calls");
+	ASSERT_EQ(0, munmap(p, N * PAGE));
+	ASSERT_EQ(calls + N, refdax_stat("folio_free_calls"));
+	close(fd);
+}
+
+TEST_F(map, fork_child_refaults_and_exits)
+{
+	long long calls;
+	int fd = make_file("f", N, 0x33), status;
+	char *p;
+	pid_t pid;
+
+	ASSERT_LE(0, fd);
+	p = mmap(NULL, N * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	for (int i = 0; i < N; i++)
+		p[i * PAGE] = 0x44;
+	calls = refdax_stat("folio_free_calls");
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		for (int i = 0; i < N; i++)
+			if (p[i * PAGE] != 0x44)
+				_exit(1);
+		p[0] = 0x55;
+		_exit(0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	/* The child's references are gone, the parent's remain: nothing was freed. */
+	ASSERT_EQ(calls, refdax_stat("folio_free_calls"));
+	ASSERT_EQ(N, refdax_stat("folios_referenced"));
+	ASSERT_EQ(0x55, p[0]);
+	ASSERT_EQ(0, munmap(p, N * PAGE));
+	ASSERT_EQ(calls + N, refdax_stat("folio_free_calls"));
+	close(fd);
+}
+
+TEST_F(map, private_write_leaves_pmem_untouched)
+{
+	int fd = make_file("f", 4, 0x66);
+	char *p, out[PAGE];
+
+	ASSERT_LE(0, fd);
+	p = mmap(NULL, 4 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_EQ(0x66, p[PAGE]);	/* read: the shared pmem page */
+	p[PAGE] = 0x77;			/* write after read: copied */
+	p[2 * PAGE] = 0x78;		/* write first: copied */
+	ASSERT_EQ(0x77, p[PAGE]);
+	ASSERT_EQ(0x78, p[2 * PAGE]);
+	ASSERT_NE(0UL, pfn_of(p + PAGE));
+	ASSERT_EQ(PAGE, pread(fd, out, PAGE, PAGE));
+	ASSERT_EQ(0x66, out[0]);
+	ASSERT_EQ(PAGE, pread(fd, out, PAGE, 2 * PAGE));
+	ASSERT_EQ(0x66, out[0]);
+	ASSERT_EQ(0, munmap(p, 4 * PAGE));
+	close(fd);
+}
+
+TEST_F(map, mremap_mprotect_dontneed_partial_munmap)
+{
+	long long calls = refdax_stat("folio_free_calls");
+	int fd = make_file("f", 32, 0x12);
+	char *p, *q;
+
+	ASSERT_LE(0, fd);
+	p = mmap(NULL, 16 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	for (int i = 0; i < 16; i++)
+		p[i * PAGE] = 1;
+	ASSERT_EQ(16, refdax_stat("folios_referenced"));
+	ASSERT_EQ(0, mprotect(p + 8 * PAGE, 8 * PAGE, PROT_READ));
+	ASSERT_EQ(0, madvise(p, 4 * PAGE, MADV_DONTNEED));
+	ASSERT_EQ(calls + 4, refdax_stat("folio_free_calls"));
+	ASSERT_EQ(0, munmap(p + 4 * PAGE, 4 * PAGE));
+	ASSERT_EQ(calls + 8, refdax_stat("folio_free_calls"));
+	ASSERT_EQ(8, refdax_stat("folios_referenced"));
+	/* Grow the read-only tail onto the rest of the file and touch the new part. */
+	q = mremap(p + 8 * PAGE, 8 * PAGE, 24 * PAGE, MREMAP_MAYMOVE);
+	ASSERT_NE(MAP_FAILED, q);
+	for (int i = 8; i < 24; i++)
+		ASSERT_EQ(0x12, q[i * PAGE]);
+	ASSERT_EQ(24, refdax_stat("folios_referenced"));
+	ASSERT_EQ(1, p[0]);		/* refaults after MADV_DONTNEED: the data stayed */
+	ASSERT_EQ(0, munmap(p, 4 * PAGE));
+	ASSERT_EQ(0, munmap(q, 24 * PAGE));
+	ASSERT_EQ(0, refdax_stat("folios_referenced"));
+	ASSERT_EQ(calls + 8 + 24 + 1, refdax_stat("folio_free_calls"));
+	close(fd);
+}
+
+TEST_F(map, fault_beyond_eof_is_sigbus)
+{
+	int fd = make_file("f", 1, 0x01);
+	char *p;
+
+	ASSERT_LE(0, fd);
+	p = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_FALSE(sigbus_at(p, false));
+	ASSERT_TRUE(sigbus_at(p + PAGE, false));
+	ASSERT_TRUE(sigbus_at(p + PAGE, true));
+	ASSERT_EQ(0, munmap(p, 2 * PAGE));
+	close(fd);
+}
+
+TEST_F(map, read_write_mmap_coherence)
+{
+	int fd = make_file("f", 2, 0);
+	char *p, c = 0x5a, out;
+
+	ASSERT_LE(0, fd);
+	p = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_EQ(1, pwrite(fd, &c, 1, PAGE + 3));
+	ASSERT_EQ(0x5a, p[PAGE + 3]);
+	p[17] = 0x6b;
+	ASSERT_EQ(1, pread(fd, &out, 1, 17));
+	ASSERT_EQ(0x6b, out);
+	ASSERT_EQ(0, munmap(p, 2 * PAGE));
+	close(fd);
+}
+
+/*
+ * Another process maps the file; truncate takes the page out of the file while that PTE still
+ * references it: the block goes Busy, truncate's unmap zaps the PTE, and the notification
+ * releases the block. The other process then gets SIGBUS past the new EOF.
+ */
+TEST_F(map, truncate_while_mapped_elsewhere)
+{
+	int fd = make_file("f", 2, 0x21), go[2], done[2], status;
+	long long before = free_blocks(), released = refdax_stat("busy_released");
+	char c;
+	pid_t pid;
+
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, pipe(go));
+	ASSERT_EQ(0, pipe(done));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		volatile char *p = mmap(NULL, 2 * PAGE, PROT_READ, MAP_SHARED, fd, 0);
+
+		if (p == MAP_FAILED || p[0] != 0x21 || p[PAGE] != 0x21)
+			_exit(1);
+		write(done[1], "m", 1);
+		read(go[0], &c, 1);
+		(void)p[0];
+		(void)p[PAGE];	/* past the new EOF: SIGBUS */
+		_exit(2);
+	}
+	ASSERT_EQ(1, read(done[0], &c, 1));
+	ASSERT_EQ(2, refdax_stat("folios_referenced"));
+	ASSERT_EQ(0, trace_refdax(1));
+	ASSERT_EQ(0, ftruncate(fd, PAGE));
+	ASSERT_EQ(1, trace_count("refdax_block_busy: "));
+	ASSERT_EQ(1, trace_count("refdax_block_release: "));
+	ASSERT_EQ(released + 1, refdax_stat("busy_released"));
+	ASSERT_EQ(0, refdax_stat("blocks_busy"));
+	ASSERT_EQ(before + 1, free_blocks());
+	ASSERT_EQ(1, write(go[1], "g", 1));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGBUS) TH_LOG("status %#x", status);
+	close(fd);
+}
+
+/*
+ * A page spliced into a pipe holds a reference without any mapping. Truncate or punch-hole
+ * must leave its block Busy: not reused even when the file system fills up, its data intact
+ * until the pipe lets go, then released by the notification.
+ */
+static void pinned_block_survives(struct __test_metadata *_metadata, bool punch)
+{
+	long long before = free_blocks(), released = refdax_stat("busy_released");
+	int fd = make_file("f", 4, 0), filler, pfd[2];
+	char pattern[PAGE], out[PAGE];
+	struct iovec iov;
+	long long filled;
+	char *p;
+
+	ASSERT_LE(0, fd);
+	for (int i = 0; i < PAGE; i++)
+		pattern[i] = (char)(i * 13 + 5);
+	ASSERT_EQ(PAGE, pwrite(fd, pattern, PAGE, 2 * PAGE));
+	p = mmap(NULL, 4 * PAGE, PROT_READ, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_EQ(0, pipe(pfd));
+	iov.iov_base = p + 2 * PAGE;
+	iov.iov_len = PAGE;
+	ASSERT_EQ(PAGE, vmsplice(pfd[1], &iov, 1, 0));
+	ASSERT_EQ(0, munmap(p, 4 * PAGE));
+	ASSERT_EQ(1, refdax_stat("folios_referenced"));
+
+	if (punch) {
+		ASSERT_EQ(0, fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 2 * PAGE, PAGE));
+	} else {
+		ASSERT_EQ(0, ftruncate(fd, 0));
+	}
+	ASSERT_EQ(1, refdax_stat("blocks_busy"));
+	/* The busy block is not free: fill everything that is, with zeroed blocks. */
+	filler = open("filler", O_CREAT | O_RDWR, 0644);
+	ASSERT_LE(0, filler);
+	filled = free_blocks() * PAGE;
+	ASSERT_EQ(0, fallocate(filler, 0, 0, filled));
+	ASSERT_EQ(0, free_blocks());
+	ASSERT_EQ(-1, fallocate(filler, 0, filled, PAGE));
+	ASSERT_EQ(ENOSPC, errno);
+
+	ASSERT_EQ(PAGE, read(pfd[0], out, PAGE));
+	ASSERT_EQ(0, memcmp(pattern, out, PAGE));
+	close(pfd[0]);
+	close(pfd[1]);
+	/* The last reference is gone: notified, released, free again. */
+	ASSERT_EQ(0, refdax_stat("blocks_busy"));
+	ASSERT_EQ(released + 1, refdax_stat("busy_released"));
+	ASSERT_EQ(1, free_blocks());
+	close(filler);
+	ASSERT_EQ(0, unlink("filler"));
+	close(fd);
+	ASSERT_EQ(0, unlink("f"));
+	ASSERT_EQ(before, free_blocks());
+}
+
+TEST_F_TIMEOUT(map, spliced_page_survives_truncate, 600)
+{
+	pinned_block_survives(_metadata, false);
+}
+
+TEST_F_TIMEOUT(map, spliced_page_survives_punch_hole, 600)
+{
+	pinned_block_survives(_metadata, true);
+}
+
+TEST_F(map, unlink_open_mapped_file)
+{
+	long long before = free_blocks();
+	int fd = make_file("f", 8, 0x3c);
+	char *p;
+
+	ASSERT_LE(0, fd);
+	p = mmap(NULL, 8 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	p[0] = 0x3d;
+	ASSERT_EQ(0, unlink("f"));
+	p[7 * PAGE] = 0x3e;
+	ASSERT_EQ(0x3c, p[3 * PAGE]);
+	ASSERT_EQ(before - 8, free_blocks());
+	close(fd);
+	ASSERT_EQ(before - 8, free_blocks());
+	ASSERT_EQ(0, munmap(p, 8 * PAGE));
+	/* Last user gone: evicted, every block free. */
+	ASSERT_EQ(before, free_blocks());
+}
+
+TEST_F_TIMEOUT(map, fault_on_full_fs_is_sigbus, 600)
+{
+	int fd = open("sparse", O_CREAT | O_RDWR, 0644), filler;
+	char *p;
+
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, ftruncate(fd, 4 * PAGE));
+	filler = open("filler", O_CREAT | O_RDWR, 0644);
+	ASSERT_LE(0, filler);
+	ASSERT_EQ(0, fallocate(filler, 0, 0, free_blocks() * PAGE));
+	p = mmap(NULL, 4 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_TRUE(sigbus_at(p, true));
+	ASSERT_EQ(0, munmap(p, 4 * PAGE));
+	close(filler);
+	ASSERT_EQ(0, unlink("filler"));
+	close(fd);
+}
+
+TEST_HARNESS_MAIN
