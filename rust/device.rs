@@ -15,6 +15,7 @@ use kernel::{
         atomic::{Atomic, Relaxed},
         Arc, Mutex,
     },
+    time::{delay::fsleep, Delta, Instant, Monotonic},
 };
 
 pagemap_ops! {
@@ -22,7 +23,10 @@ pagemap_ops! {
 }
 
 /// A claimed pmem range and the pagemap over it.
-#[pin_data]
+///
+/// Dropping it waits until no folio of the range is referenced any more (see
+/// [`Device::wait_idle`]), then unregisters the pagemap and releases the range.
+#[pin_data(PinnedDrop)]
 pub(crate) struct Device {
     #[pin]
     pagemap: DevPagemap<Pool>,
@@ -99,15 +103,51 @@ impl Device {
 
     /// Folios of the range with a non-zero refcount now: a full scan, exact at its moment.
     pub(crate) fn folios_referenced(&self) -> usize {
+        self.scan().0
+    }
+
+    /// Scans every folio of the range: how many are referenced, and the first of them (pfn,
+    /// refcount).
+    fn scan(&self) -> (usize, Option<(usize, i32)>) {
         let mut n = 0;
+        let mut first = None;
         let mut pfn = self.pagemap.pfns().start;
         while let Some(folio) = self.pagemap.folio(pfn) {
-            if folio.ref_count() > 0 {
+            let refs = folio.ref_count();
+            if refs > 0 {
                 n += 1;
+                first.get_or_insert((folio.pfn(), refs));
             }
             pfn = folio.pfn() + (1 << folio.order());
         }
-        n
+        (n, first)
+    }
+
+    /// Waits until no folio of the range is referenced, logging every 10 s what is still
+    /// held.
+    ///
+    /// `memunmap_pages()` cannot do this for FS DAX: the pgmap's percpu reference is taken in
+    /// bulk for the pagemap's lifetime, not per busy page. By the time the device is dropped
+    /// the file system is unmounted (a mount pins the module), so nothing can map a page
+    /// again; what is left are references without a mapping (a page in a pipe, a GUP pin),
+    /// and their release runs the notification while the pagemap still exists.
+    fn wait_idle(&self) {
+        let start = Instant::<Monotonic>::now();
+        let mut next_log = 10;
+        loop {
+            let (held, first) = self.scan();
+            let Some((pfn, refs)) = first else {
+                break;
+            };
+            let waited = start.elapsed().as_millis() / 1000;
+            if waited >= next_log {
+                pr_warn!(
+                    "teardown: waited {waited} s; {held} folios still referenced, the first at pfn {pfn:#x} with {refs} references\n"
+                );
+                next_log += 10;
+            }
+            fsleep(Delta::from_millis(100));
+        }
     }
 
     /// Frees one idle folio through the kernel's free path and reports whether the pagemap's
@@ -143,5 +183,12 @@ impl Device {
         writeln!(f, "blocks_free {free}")?;
         writeln!(f, "blocks_busy {busy}")?;
         writeln!(f, "probes {}", s.probes.get())
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for Device {
+    fn drop(self: Pin<&mut Self>) {
+        self.wait_idle();
     }
 }

@@ -3,6 +3,10 @@
  * refdax module lifecycle: loads and unloads cleanly, claims and releases its pmem range,
  * refuses bad parameters and leaves the system as it was.
  */
+#include <sys/mman.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+
 #include "refdax_util.h"
 #include "kselftest_harness.h"
 
@@ -117,6 +121,57 @@ TEST_F(module, claim_excludes_pmem_driver)
 	ASSERT_EQ(-EBUSY, refdax_load_range(self->phys, self->size));
 	ASSERT_EQ(0, write_file("/sys/bus/nd/drivers/nd_pmem/unbind", ns));
 	ASSERT_NE(0, access(dev, F_OK));
+}
+
+/*
+ * Unloading waits for pages still referenced without a mapping (RFC point 7): a page spliced
+ * into a pipe outlives the file, the mount and the start of rmmod; rmmod completes only when
+ * the pipe lets go, and the page's data is intact until then.
+ */
+TEST_F_TIMEOUT(module, unload_waits_for_spliced_page, 300)
+{
+	char pattern[4096], out[4096];
+	struct iovec iov;
+	int fd, pfd[2], status;
+	pid_t pid;
+	char *p;
+
+	for (int i = 0; i < 4096; i++)
+		pattern[i] = (char)(i * 31 + 7);
+	ASSERT_EQ(0, refdax_ensure_mounted());
+	fd = open(REFDAX_MNT "/spliced", O_CREAT | O_RDWR, 0644);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(4096, pwrite(fd, pattern, 4096, 0));
+	p = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_EQ(0, pipe(pfd));
+	iov.iov_base = p;
+	iov.iov_len = 4096;
+	ASSERT_EQ(4096, vmsplice(pfd[1], &iov, 1, 0));
+	ASSERT_EQ(0, munmap(p, 4096));
+	close(fd);
+	ASSERT_EQ(0, unlink(REFDAX_MNT "/spliced"));
+	ASSERT_EQ(0, umount(REFDAX_MNT));
+	ASSERT_EQ(1, refdax_stat("folios_referenced"));
+
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0)
+		_exit(refdax_unload() ? 1 : 0);
+	ASSERT_EQ(0, system("dmesg -C"));
+	sleep(11);
+	/* Still waiting for the page, and saying which one every 10 s. */
+	ASSERT_EQ(0, waitpid(pid, &status, WNOHANG));
+	ASSERT_TRUE(iomem_has("refdax"));
+	ASSERT_EQ(0, system("dmesg | grep -q 'teardown: waited 10 s; 1 folios still referenced'"));
+	ASSERT_EQ(4096, read(pfd[0], out, 4096));
+	ASSERT_EQ(0, memcmp(pattern, out, 4096));
+	close(pfd[0]);
+	close(pfd[1]);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) TH_LOG("status %#x", status);
+	ASSERT_FALSE(refdax_loaded());
+	ASSERT_FALSE(iomem_has("refdax"));
 }
 
 TEST_HARNESS_MAIN
