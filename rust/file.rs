@@ -33,7 +33,7 @@ struct Leaf([u32; LEAF]);
 
 /// File page index -> block, two levels so that sparse files cost little.
 struct BlockMap {
-    leaves: KVec<Option<KBox<Leaf>>>,
+    leaves: KVVec<Option<KBox<Leaf>>>,
 }
 
 impl BlockMap {
@@ -126,7 +126,7 @@ fn pages(bytes: u64) -> usize {
 impl FileData {
     pub(crate) fn new() -> impl PinInit<Self> {
         pin_init!(Self {
-            map <- new_mutex!(BlockMap { leaves: KVec::new() }),
+            map <- new_mutex!(BlockMap { leaves: KVVec::new() }),
         })
     }
 
@@ -199,30 +199,40 @@ impl FileData {
             return Ok(0);
         }
         let end = size.min(pos.saturating_add(iter.count() as u64));
-        let mut done = 0usize;
+        let done = self.copy_pages(pos, end, |block, offset, n| match block {
+            Some(b) => dev
+                .pagemap()
+                .copy_to_iter(dev.pool().pfn(b), offset, n, iter),
+            None => iter.zero(n),
+        });
+        if done == 0 {
+            return Err(EFAULT);
+        }
+        Ok(done)
+    }
+
+    /// Walks `pos..end` page by page, handing `copy` each page's block (`None` for a hole),
+    /// the offset in the page and the length; stops at the first short copy. Returns the
+    /// bytes copied. The map lock is held only for each lookup, never across `copy`.
+    fn copy_pages(
+        &self,
+        pos: u64,
+        end: u64,
+        mut copy: impl FnMut(Option<u32>, usize, usize) -> usize,
+    ) -> usize {
         let mut at = pos;
         while at < end {
-            let index = (at >> PAGE_SHIFT) as usize;
             let offset = (at % PAGE_SIZE) as usize;
             let n = ((PAGE_SIZE - at % PAGE_SIZE).min(end - at)) as usize;
-            // The block cannot leave the file while we hold the inode lock (shared).
-            let block = self.map.lock().get(index);
-            let copied = match block {
-                Some(b) => dev
-                    .pagemap()
-                    .copy_to_iter(dev.pool().pfn(b), offset, n, iter),
-                None => iter.zero(n),
-            };
-            done += copied;
+            // The block cannot leave the file: the caller holds the inode lock.
+            let block = self.map.lock().get((at >> PAGE_SHIFT) as usize);
+            let copied = copy(block, offset, n);
             at += copied as u64;
             if copied < n {
                 break;
             }
         }
-        if done == 0 {
-            return Err(EFAULT);
-        }
-        Ok(done)
+        (at - pos) as usize
     }
 
     pub(crate) fn write(
@@ -236,27 +246,17 @@ impl FileData {
         let end = pos.checked_add(count).ok_or(EFBIG)?;
         // All blocks first, so that ENOSPC writes nothing.
         self.fill_holes(dev, inode, (pos >> PAGE_SHIFT) as usize, pages(end))?;
-        let mut done = 0usize;
-        let mut at = pos;
-        while at < end {
-            let index = (at >> PAGE_SHIFT) as usize;
-            let offset = (at % PAGE_SIZE) as usize;
-            let n = ((PAGE_SIZE - at % PAGE_SIZE).min(end - at)) as usize;
-            let Some(b) = self.map.lock().get(index) else {
-                return Err(EIO);
-            };
-            let copied = dev
-                .pagemap()
-                .copy_from_iter(dev.pool().pfn(b), offset, n, iter);
-            done += copied;
-            at += copied as u64;
-            if copied < n {
-                break;
-            }
-        }
+        // `fill_holes` gave every page a block; a hole here would be a bug: stop there.
+        let done = self.copy_pages(pos, end, |block, offset, n| {
+            block.map_or(0, |b| {
+                dev.pagemap()
+                    .copy_from_iter(dev.pool().pfn(b), offset, n, iter)
+            })
+        });
         if done == 0 && count > 0 {
             return Err(EFAULT);
         }
+        let at = pos + done as u64;
         if at > inode.size() {
             inode.set_size(at);
         }

@@ -209,6 +209,7 @@ bool refdax_vma_populates(struct vm_area_struct *vma)
  * Rust registration), so lockdep must be told about them, and told again before the memory
  * goes away.
  */
+#ifdef CONFIG_LOCKDEP
 #define refdax_fs_keys(t, op) do {					\
 	op(&(t)->s_lock_key);						\
 	op(&(t)->s_umount_key);						\
@@ -220,6 +221,10 @@ bool refdax_vma_populates(struct vm_area_struct *vma)
 	op(&(t)->invalidate_lock_key);					\
 	op(&(t)->i_mutex_dir_key);					\
 } while (0)
+#else
+/* Without lockdep the keys are empty structs and there is nothing to register. */
+#define refdax_fs_keys(t, op) do { } while (0)
+#endif
 
 void refdax_fs_type_register_keys(struct file_system_type *type)
 {

@@ -12,7 +12,7 @@ DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 
 REFDAX_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
-export PATH="$HOME/.cargo/bin:$PATH"
+export PATH="${HOME:-/root}/.cargo/bin:/root/.cargo/bin:$PATH"
 export LIBCLANG_PATH=/usr/lib/llvm-$LLVM_VER/lib
 
 log() { printf 'refdax: %s\n' "$*" >&2; }

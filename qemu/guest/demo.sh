@@ -14,7 +14,7 @@ echo "== a 16-page file, mapped, read and unmapped with xfs_io, watched through 
 xfs_io -f -c "pwrite -q 0 64k" /mnt/refdax/demo
 echo 1 >$t/events/refdax/enable
 echo >$t/trace
-xfs_io -c "mmap -r 0 64k" -c "mread -q 0 64k" -c "munmap" /mnt/refdax/demo
+xfs_io -c "mmap -r 0 64k" -c "mread 0 64k" -c "munmap" /mnt/refdax/demo
 grep -E 'refdax_(fault|folio_free):' $t/trace | sed -n '1p;$p'
 echo "   $(events refdax_fault) faults inserted pmem pages; at munmap $(events refdax_folio_free) folios reached refcount zero and refdax was told"
 echo "== truncate to zero: the idle blocks go straight back to the pool"

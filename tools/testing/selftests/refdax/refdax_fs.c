@@ -272,4 +272,41 @@ TEST_F_TIMEOUT(fs, enospc_writes_nothing, 600)
 	ASSERT_EQ(total, free_blocks());
 }
 
+/* The block map is sparse: a byte just below the 1 TiB limit costs one block. */
+TEST_F(fs, sizes_up_to_the_limit)
+{
+	long long before = free_blocks();
+	int fd = open("far", O_CREAT | O_RDWR, 0644);
+	struct stat st;
+	char c = 'x';
+
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(1, pwrite(fd, &c, 1, (1LL << 40) - 1));
+	ASSERT_EQ(0, fstat(fd, &st));
+	ASSERT_EQ(1LL << 40, st.st_size);
+	ASSERT_EQ(before - 1, free_blocks());
+	ASSERT_EQ(-1, pwrite(fd, &c, 1, 1LL << 40));
+	ASSERT_EQ(EFBIG, errno);
+	ASSERT_EQ(-1, ftruncate(fd, (1LL << 40) + 1));
+	ASSERT_EQ(EFBIG, errno);
+	ASSERT_EQ(0, ftruncate(fd, 0));
+	ASSERT_EQ(before, free_blocks());
+	close(fd);
+}
+
+TEST_F(fs, second_mount_refused)
+{
+	mkdir("/tmp/refdax2", 0755);
+	ASSERT_EQ(-1, mount("none", "/tmp/refdax2", "refdax", 0, NULL));
+	ASSERT_EQ(EBUSY, errno);
+}
+
+TEST_F(fs, unknown_mount_option_refused)
+{
+	mkdir("/tmp/refdax2", 0755);
+	/* Options are parsed before the superblock: refused whatever else is mounted. */
+	ASSERT_EQ(-1, mount("none", "/tmp/refdax2", "refdax", 0, "bogus"));
+	ASSERT_EQ(EINVAL, errno);
+}
+
 TEST_HARNESS_MAIN
