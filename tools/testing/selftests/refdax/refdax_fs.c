@@ -98,6 +98,41 @@ TEST_F(fs, names)
 	ASSERT_EQ(0, rmdir("d"));
 }
 
+/* Every byte but '/' and NUL may appear in a name. */
+TEST_F(fs, names_with_every_byte)
+{
+	int seen[256] = { 0 }, n = 0;
+	struct dirent *de;
+	char name[4];
+	DIR *d;
+
+	for (int c = 1; c < 256; c++) {
+		int fd;
+
+		if (c == '/' || c == '.')
+			continue;
+		snprintf(name, sizeof(name), "%c", c);
+		fd = open(name, O_CREAT | O_EXCL | O_RDWR, 0644);
+		ASSERT_LE(0, fd) TH_LOG("byte %#x: %s", c, strerror(errno));
+		close(fd);
+	}
+	d = opendir(".");
+	ASSERT_NE(NULL, d);
+	while ((de = readdir(d)))
+		if (strlen(de->d_name) == 1 && de->d_name[0] != '.')
+			seen[(unsigned char)de->d_name[0]]++;
+	closedir(d);
+	for (int c = 1; c < 256; c++) {
+		if (c == '/' || c == '.')
+			continue;
+		ASSERT_EQ(1, seen[c]) TH_LOG("byte %#x", c);
+		n++;
+		snprintf(name, sizeof(name), "%c", c);
+		ASSERT_EQ(0, unlink(name));
+	}
+	ASSERT_EQ(253, n);
+}
+
 TEST_F(fs, readdir_lists_entries)
 {
 	const char *names[] = { "x", "y", "z" };

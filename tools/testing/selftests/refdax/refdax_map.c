@@ -298,6 +298,42 @@ TEST_F(map, fault_beyond_eof_is_sigbus)
 	close(fd);
 }
 
+TEST_F(map, odd_mappings)
+{
+	int fd = make_file("f", 2, 0x5e);
+	char *p, *q, c;
+
+	ASSERT_LE(0, fd);
+	/* Executable mappings of pmem pages work like any file's. */
+	p = mmap(NULL, 2 * PAGE, PROT_READ | PROT_EXEC, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_EQ(0x5e, p[PAGE]);
+	ASSERT_EQ(0, munmap(p, 2 * PAGE));
+	/* MAP_SHARED | MAP_PRIVATE is MAP_SHARED_VALIDATE: a shared mapping. */
+	p = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_PRIVATE, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	p[1] = 0x5f;
+	ASSERT_EQ(0, munmap(p, 2 * PAGE));
+	ASSERT_EQ(1, pread(fd, &c, 1, 1));
+	ASSERT_EQ(0x5f, c);
+	/* Offsets past EOF map, and fault with SIGBUS. */
+	p = mmap(NULL, PAGE, PROT_READ, MAP_SHARED, fd, 16 * PAGE);
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_TRUE(sigbus_at(p, false));
+	ASSERT_EQ(0, munmap(p, PAGE));
+	/* A length beyond the address space is refused. */
+	ASSERT_EQ(MAP_FAILED, mmap(NULL, 1UL << 62, PROT_READ, MAP_SHARED, fd, 0));
+	/* mremap growth past EOF: the new tail faults with SIGBUS, the old part still maps. */
+	p = mmap(NULL, 2 * PAGE, PROT_READ, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	q = mremap(p, 2 * PAGE, 8 * PAGE, MREMAP_MAYMOVE);
+	ASSERT_NE(MAP_FAILED, q);
+	ASSERT_EQ(0x5e, q[PAGE]);
+	ASSERT_TRUE(sigbus_at(q + 4 * PAGE, false));
+	ASSERT_EQ(0, munmap(q, 8 * PAGE));
+	close(fd);
+}
+
 TEST_F(map, read_write_mmap_coherence)
 {
 	int fd = make_file("f", 2, 0);
