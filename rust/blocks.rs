@@ -59,7 +59,8 @@ impl Bitmap {
         self.words[bit / 64] &= !(1 << (bit % 64));
     }
 
-    /// The first set bit at or after `from`, wrapping around once.
+    /// The first set bit at or after `from`, wrapping around once (the last round looks at
+    /// the bits of `from`'s word below `from`).
     fn find_set_from(&self, from: usize) -> Option<usize> {
         let n = self.words.len();
         let start = from / 64;
@@ -71,9 +72,6 @@ impl Bitmap {
             }
             if word != 0 {
                 return Some(w * 64 + word.trailing_zeros() as usize);
-            }
-            if i == n {
-                break;
             }
         }
         None

@@ -67,7 +67,7 @@ impl Device {
             dev.mode().name()
         );
         if dev.mode() == NotifyMode::WakeVar {
-            pr_warn!("this kernel does not call folio_free for FS DAX folios (patch 0001 missing): waiting on wake_up_var instead\n");
+            pr_warn!("this kernel does not call folio_free for FS DAX folios (patch 0001 missing): busy blocks are not released until the wake_up_var fallback exists\n");
         }
         Ok(dev)
     }

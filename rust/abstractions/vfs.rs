@@ -9,10 +9,11 @@
 //!
 //! # Locking
 //!
-//! The VFS holds the inode lock (`i_rwsem`) exclusively around [`FileSystem::write`],
-//! [`FileSystem::set_size`] and [`FileSystem::fallocate`] (they get a [`LockedInode`]),
-//! shared around [`FileSystem::read`], and not at all around [`FileSystem::fault`], which
-//! runs under the mmap lock instead. A file system must therefore not take the inode lock
+//! The inode lock (`i_rwsem`) is held exclusively around [`FileSystem::write`],
+//! [`FileSystem::set_size`] and [`FileSystem::fallocate`] (they get a [`LockedInode`]; the
+//! VFS takes it for setattr, the trampolines here for the others), shared around
+//! [`FileSystem::read`], and not at all around [`FileSystem::fault`], which runs under the
+//! mmap lock instead. A file system must therefore not take the inode lock
 //! in its fault path, and must not hold its own locks across copies from user memory.
 //!
 //! # Contexts
@@ -209,6 +210,42 @@ impl core::ops::Deref for LockedInode<'_> {
 
     fn deref(&self) -> &Inode {
         self.0
+    }
+}
+
+/// Holds an inode's lock exclusively; unlocks on drop.
+struct InodeGuard<'a>(LockedInode<'a>);
+
+impl<'a> InodeGuard<'a> {
+    fn lock(inode: &'a Inode) -> Self {
+        // SAFETY: the inode is valid (type invariant); the guard unlocks it once, on drop.
+        unsafe { ffi::refdax_inode_lock(inode.as_raw()) };
+        Self(LockedInode(inode))
+    }
+}
+
+impl Drop for InodeGuard<'_> {
+    fn drop(&mut self) {
+        // SAFETY: locked in `lock`.
+        unsafe { ffi::refdax_inode_unlock(self.0.as_raw()) };
+    }
+}
+
+/// Holds an inode's lock shared; unlocks on drop.
+struct InodeSharedGuard<'a>(&'a Inode);
+
+impl<'a> InodeSharedGuard<'a> {
+    fn lock(inode: &'a Inode) -> Self {
+        // SAFETY: as in `InodeGuard::lock`.
+        unsafe { ffi::refdax_inode_lock_shared(inode.as_raw()) };
+        Self(inode)
+    }
+}
+
+impl Drop for InodeSharedGuard<'_> {
+    fn drop(&mut self) {
+        // SAFETY: locked in `lock`.
+        unsafe { ffi::refdax_inode_unlock_shared(self.0.as_raw()) };
     }
 }
 
@@ -536,6 +573,24 @@ unsafe fn file_data<'a, T: FileSystem>(inode: *mut bindings::inode) -> &'a T::Fi
     unsafe { <KBox<T::File> as ForeignOwnable>::borrow((*inode).i_private) }
 }
 
+/// The inode, superblock state and file state of a regular file.
+///
+/// # Safety
+///
+/// `raw` is a valid regular-file inode of type `T` made by [`new_inode`], valid for `'a`.
+unsafe fn file_parts<'a, T: FileSystem>(
+    raw: *mut bindings::inode,
+) -> (&'a Inode, &'a T::Sb, &'a T::File) {
+    // SAFETY: by the caller.
+    unsafe {
+        (
+            Inode::from_raw(raw),
+            sb_data::<T>((*raw).i_sb),
+            file_data::<T>(raw),
+        )
+    }
+}
+
 /// Fills a new superblock: `T::mount`, then the root directory.
 ///
 /// # Safety
@@ -752,20 +807,13 @@ unsafe extern "C" fn read_iter<T: FileSystem>(
         return 0;
     }
     // SAFETY: a regular file of type `T` on our superblock, valid while open.
-    let (inode, sb, file) = unsafe {
-        (
-            Inode::from_raw(raw),
-            sb_data::<T>((*raw).i_sb),
-            file_data::<T>(raw),
-        )
-    };
-    // SAFETY: `raw` is valid; shared against size changes, which hold it exclusively.
-    unsafe { ffi::refdax_inode_lock_shared(raw) };
+    let (inode, sb, file) = unsafe { file_parts::<T>(raw) };
+    // Shared against size changes, which hold the lock exclusively.
+    let guard = InodeSharedGuard::lock(inode);
     // SAFETY: `iocb` is valid.
     let pos = unsafe { (*iocb).ki_pos };
     let ret = T::read(sb, inode, file, pos as u64, iter);
-    // SAFETY: locked above.
-    unsafe { ffi::refdax_inode_unlock_shared(raw) };
+    drop(guard);
     match ret {
         Ok(n) => {
             // SAFETY: `iocb` is valid.
@@ -786,16 +834,9 @@ unsafe extern "C" fn write_iter<T: FileSystem>(
     // SAFETY: `iocb` and its file are valid for the call.
     let (filp, raw) = unsafe { ((*iocb).ki_filp, (*(*iocb).ki_filp).f_inode) };
     // SAFETY: a regular file of type `T` on our superblock, valid while open.
-    let (inode, sb, file) = unsafe {
-        (
-            Inode::from_raw(raw),
-            sb_data::<T>((*raw).i_sb),
-            file_data::<T>(raw),
-        )
-    };
-    // SAFETY: `raw` is valid.
-    unsafe { ffi::refdax_inode_lock(raw) };
+    let (inode, sb, file) = unsafe { file_parts::<T>(raw) };
     let ret = (|| -> Result<usize> {
+        let inode = InodeGuard::lock(inode);
         // SAFETY: `iocb` and `from` are valid and the inode is locked: applies O_APPEND,
         // the size limits (EFBIG) and truncates `from` to what may be written.
         let count = unsafe { bindings::generic_write_checks(iocb, from) };
@@ -811,13 +852,11 @@ unsafe extern "C" fn write_iter<T: FileSystem>(
         let pos = unsafe { (*iocb).ki_pos };
         // SAFETY: `from` is valid for the call.
         let iter = unsafe { &mut *from.cast::<IovIter>() };
-        let n = T::write(sb, &LockedInode(inode), file, pos as u64, iter)?;
+        let n = T::write(sb, &inode.0, file, pos as u64, iter)?;
         // SAFETY: `iocb` is valid.
         unsafe { (*iocb).ki_pos = pos + n as i64 };
         Ok(n)
     })();
-    // SAFETY: locked above.
-    unsafe { ffi::refdax_inode_unlock(raw) };
     match ret {
         Ok(n) => n as isize,
         Err(e) => e.to_errno() as isize,
@@ -836,37 +875,18 @@ unsafe extern "C" fn fallocate<T: FileSystem>(
     // SAFETY: `filp` is valid for the call.
     let raw = unsafe { (*filp).f_inode };
     // SAFETY: a regular file of type `T` on our superblock, valid while open.
-    let (inode, sb, file) = unsafe {
-        (
-            Inode::from_raw(raw),
-            sb_data::<T>((*raw).i_sb),
-            file_data::<T>(raw),
-        )
-    };
+    let (inode, sb, file) = unsafe { file_parts::<T>(raw) };
     let ret = (|| -> Result {
         let mode = Fallocate::from_mode(mode)?;
         // vfs_fallocate() has checked offset >= 0, len > 0 and offset + len <= s_maxbytes.
-        // SAFETY: `raw` is valid.
-        unsafe { ffi::refdax_inode_lock(raw) };
-        let ret = (|| {
-            if mode == Fallocate::Allocate {
-                // SAFETY: `raw` is valid; checks RLIMIT_FSIZE and s_maxbytes for the new size.
-                to_result(unsafe { bindings::inode_newsize_ok(raw, offset + len) })?;
-            }
-            // SAFETY: `filp` is valid and the inode locked.
-            to_result(unsafe { bindings::file_remove_privs(filp) })?;
-            T::fallocate(
-                sb,
-                &LockedInode(inode),
-                file,
-                mode,
-                offset as u64,
-                len as u64,
-            )
-        })();
-        // SAFETY: locked above.
-        unsafe { ffi::refdax_inode_unlock(raw) };
-        ret
+        let inode = InodeGuard::lock(inode);
+        if mode == Fallocate::Allocate {
+            // SAFETY: `raw` is valid; checks RLIMIT_FSIZE and s_maxbytes for the new size.
+            to_result(unsafe { bindings::inode_newsize_ok(raw, offset + len) })?;
+        }
+        // SAFETY: `filp` is valid and the inode locked.
+        to_result(unsafe { bindings::file_remove_privs(filp) })?;
+        T::fallocate(sb, &inode.0, file, mode, offset as u64, len as u64)
     })();
     match ret {
         Ok(()) => 0,
@@ -890,13 +910,7 @@ unsafe extern "C" fn mmap<T: FileSystem>(
     // SAFETY: `filp` is valid for the call.
     let raw = unsafe { (*filp).f_inode };
     // SAFETY: a regular file of type `T` on our superblock, valid while open.
-    let (inode, sb, file) = unsafe {
-        (
-            Inode::from_raw(raw),
-            sb_data::<T>((*raw).i_sb),
-            file_data::<T>(raw),
-        )
-    };
+    let (inode, sb, file) = unsafe { file_parts::<T>(raw) };
     // SAFETY: `NewVma` is transparent over `Opaque<vm_area_struct>`; this is `->mmap` with
     // the mmap lock held for write.
     let vma = unsafe { &*vma.cast::<NewVma>() };
@@ -914,13 +928,7 @@ unsafe extern "C" fn fault<T: FileSystem>(vmf: *mut bindings::vm_fault) -> bindi
     let raw = unsafe { (*(*(*vmf).__bindgen_anon_1.vma).vm_file).f_inode };
     // SAFETY: the VMA maps a regular file of type `T` (we installed these ops in `mmap`),
     // which the VMA keeps open.
-    let (inode, sb, file) = unsafe {
-        (
-            Inode::from_raw(raw),
-            sb_data::<T>((*raw).i_sb),
-            file_data::<T>(raw),
-        )
-    };
+    let (inode, sb, file) = unsafe { file_parts::<T>(raw) };
     // SAFETY: `VmFault` is transparent over `Opaque<vm_fault>`; the fault is valid.
     let vmf = unsafe { &*vmf.cast::<VmFault>() };
     T::fault(sb, inode, file, vmf).to_raw()
