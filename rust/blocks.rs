@@ -18,12 +18,25 @@
 //! or its refcount above zero, and changes nothing.
 //!
 //! The pool is the pagemap's owner: it receives the notifications, in any context.
+//!
+//! # PMD-sized folios
+//!
+//! A file gets *extents* of [`EXTENT`] blocks whose first page is aligned to 2 MiB (see
+//! [`Pool::alloc_extent`]), so that a PMD fault can make their pages one compound folio. Such a
+//! folio exists only while it is referenced: its free notification releases every Busy block
+//! of it at once and splits it back into order-0 pages ([`Folio::split_idle`]). Whoever looks
+//! up the folio of a page in order to reference it does so under the pool lock
+//! ([`Pool::serialised`]), so that the split cannot happen between the lookup and the
+//! reference.
 
 use crate::{
     abstractions::{folio::Folio, pagemap::PagemapOwner, trace},
     stats::Stats,
 };
 use kernel::{new_spinlock_irq, pr_warn_once, prelude::*, sync::SpinLockIrq};
+
+/// Blocks in an extent: the pages of a PMD-sized folio (2 MiB on x86-64).
+pub(crate) const EXTENT: usize = 512;
 
 /// A fixed-size bitmap.
 struct Bitmap {
@@ -59,6 +72,25 @@ impl Bitmap {
         self.words[bit / 64] &= !(1 << (bit % 64));
     }
 
+    /// Whether bits `from..from + n` are all set.
+    fn all_set(&self, from: usize, n: usize) -> bool {
+        let mut bit = from;
+        while bit < from + n {
+            if bit % 64 == 0 && bit + 64 <= from + n {
+                if self.words[bit / 64] != u64::MAX {
+                    return false;
+                }
+                bit += 64;
+            } else {
+                if !self.test(bit) {
+                    return false;
+                }
+                bit += 1;
+            }
+        }
+        true
+    }
+
     /// The first set bit at or after `from`, wrapping around once (the last round looks at
     /// the bits of `from`'s word below `from`).
     fn find_set_from(&self, from: usize) -> Option<usize> {
@@ -87,6 +119,8 @@ struct Inner {
     nbusy: usize,
     /// Where the next search starts, so that allocation sweeps the range.
     next: usize,
+    /// Where the next extent search starts (an aligned block).
+    next_extent: usize,
     /// The inode that holds (or last held) each block, for the trace events.
     owner: KVVec<u32>,
 }
@@ -104,6 +138,7 @@ pub(crate) struct Pool {
 impl Pool {
     /// A pool of `nblocks` free blocks starting at page `first_pfn`.
     pub(crate) fn new(first_pfn: usize, nblocks: usize) -> Result<impl PinInit<Self, Error>> {
+        let first_extent = (EXTENT - first_pfn % EXTENT) % EXTENT;
         // The trace events and `owner` hold block numbers as u32.
         if u32::try_from(nblocks).is_err() {
             return Err(EINVAL);
@@ -118,6 +153,7 @@ impl Pool {
             nfree: nblocks,
             nbusy: 0,
             next: 0,
+            next_extent: first_extent,
             owner,
         };
         Ok(try_pin_init!(Self {
@@ -168,6 +204,40 @@ impl Pool {
         Ok(())
     }
 
+    /// Takes an extent for inode `ino`: [`EXTENT`] free blocks whose first page is 2 MiB
+    /// aligned; returns its first block, or `None` if no such run is free (the caller falls
+    /// back to single blocks). Searches round-robin from where the last extent was found.
+    pub(crate) fn alloc_extent(&self, ino: u64) -> Option<u32> {
+        let mut inner = self.inner.lock();
+        if inner.nfree < EXTENT {
+            return None;
+        }
+        let first = (EXTENT - self.first_pfn % EXTENT) % EXTENT;
+        let count = self.nblocks.saturating_sub(first) / EXTENT;
+        let start = inner.next_extent;
+        for i in 0..count {
+            let b = first + (start.saturating_sub(first) / EXTENT + i) % count * EXTENT;
+            if !inner.free.all_set(b, EXTENT) {
+                continue;
+            }
+            for k in b..b + EXTENT {
+                inner.free.clear(k);
+                inner.owner[k] = ino as u32;
+            }
+            inner.nfree -= EXTENT;
+            inner.next_extent = b + EXTENT;
+            return Some(b as u32);
+        }
+        None
+    }
+
+    /// Runs `f` under the pool lock: for looking up the folio of a page and referencing it
+    /// in one step against the split in [`PagemapOwner::folio_free`]. `f` must not sleep.
+    pub(crate) fn serialised<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _guard = self.inner.lock();
+        f()
+    }
+
     /// Gives back blocks taken by [`Pool::alloc`] that never reached a file.
     pub(crate) fn unalloc(&self, blocks: &[u32]) {
         let mut inner = self.inner.lock();
@@ -177,12 +247,22 @@ impl Pool {
         }
     }
 
-    /// `block` leaves its file; `folio` is its folio. Free now if nobody references it,
-    /// else Busy until the notification.
-    pub(crate) fn release(&self, block: u32, folio: &Folio) {
+    /// Gives back an extent taken by [`Pool::alloc_extent`] that never reached a file.
+    pub(crate) fn unalloc_extent(&self, first: u32) {
+        let mut inner = self.inner.lock();
+        for b in first as usize..first as usize + EXTENT {
+            inner.free.set(b);
+        }
+        inner.nfree += EXTENT;
+    }
+
+    /// `block` leaves its file; `folio_of` finds the folio its page belongs to now (called
+    /// under the pool lock, so that no split intervenes). Free now if nobody references that
+    /// folio, else Busy until its notification.
+    pub(crate) fn release<'f>(&self, block: u32, folio_of: impl FnOnce() -> Option<&'f Folio>) {
         let b = block as usize;
         let mut inner = self.inner.lock();
-        let refs = folio.ref_count();
+        let refs = folio_of().map_or(0, |f| f.ref_count());
         if refs == 0 {
             inner.free.set(b);
             inner.nfree += 1;
@@ -214,18 +294,29 @@ impl PagemapOwner for Pool {
         };
         let mut inner = self.inner.lock();
         let ino = inner.owner[b] as usize;
-        let released = inner.busy.test(b) && folio.ref_count() == 0;
-        if released {
-            inner.busy.clear(b);
-            inner.nbusy -= 1;
-            inner.free.set(b);
-            inner.nfree += 1;
+        // A notification that raced with a compound folio being built over its page, or
+        // with a new reference, changes nothing: the folio is not idle.
+        if !folio.is_current() || folio.ref_count() != 0 {
+            drop(inner);
+            // Only the pfn: the order of a page that became a tail page is not its own.
+            trace::folio_free_pfn(pfn, 0, ino, 0);
+            return;
         }
-        drop(inner);
+        // The event shows the folio as it was freed (its order), before any split.
         trace::folio_free(folio, ino, folio.index());
-        if released {
-            self.stats.busy_released.inc();
-            trace::block_release(b, ino);
+        let end = (b + folio.nr_pages()).min(self.nblocks);
+        for k in b..end {
+            if inner.busy.test(k) {
+                inner.busy.clear(k);
+                inner.nbusy -= 1;
+                inner.free.set(k);
+                inner.nfree += 1;
+                self.stats.busy_released.inc();
+                trace::block_release(k, inner.owner[k] as usize);
+            }
+        }
+        if folio.order() > 0 && folio.split_idle() > 0 {
+            self.stats.pmd_folios_split.inc();
         }
     }
 }

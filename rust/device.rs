@@ -3,10 +3,13 @@
 //! The refdax device: one claimed pmem range with refdax's FS DAX pagemap over it.
 
 use crate::{
-    abstractions::pagemap::{pagemap_ops, DevPagemap},
+    abstractions::{
+        folio::{Folio, FolioRef},
+        pagemap::{pagemap_ops, DevPagemap},
+    },
     blocks::Pool,
     pmem,
-    stats::{NotifyMode, Stats},
+    stats::{NotifyMode, PmdFallback, Stats},
 };
 use kernel::{
     fmt, new_mutex,
@@ -96,6 +99,34 @@ impl Device {
         &self.pagemap
     }
 
+    /// A reference on the folio that page `pfn` belongs to now. The lookup and the reference
+    /// are one step under the pool lock, so that a concurrent split (the free notification
+    /// of a compound folio) cannot change which folio that is.
+    ///
+    /// Referencing an idle page hands it out: the caller must own its block (see
+    /// [`Folio::get`]).
+    pub(crate) fn get_page(&self, pfn: usize) -> Option<FolioRef<'_>> {
+        self.pool()
+            .serialised(|| self.pagemap.folio(pfn).map(Folio::get))
+    }
+
+    /// A reference on the PMD-sized folio at `pfn` (2 MiB aligned), building it from the
+    /// idle pages there if it does not exist; also says whether it was built. `EBUSY` if a
+    /// page is referenced on its own. The caller owns the blocks and holds their file's map
+    /// lock, so nobody else can reference the pages meanwhile.
+    pub(crate) fn get_pmd_folio(&self, pfn: usize, order: u32) -> Result<(FolioRef<'_>, bool)> {
+        let existing = self.pool().serialised(|| {
+            let folio = self.pagemap.folio(pfn)?;
+            (folio.pfn() == pfn && folio.order() == order).then(|| folio.get())
+        });
+        if let Some(folio) = existing {
+            return Ok((folio, false));
+        }
+        let folio = self.pagemap.build_folio(pfn, order)?;
+        self.stats().pmd_folios_built.inc();
+        Ok((folio, true))
+    }
+
     /// Marks the file system mounted or not; false if it already was in that state.
     pub(crate) fn set_mounted(&self, mounted: bool) -> bool {
         self.mounted.xchg(mounted, Relaxed) != mounted
@@ -176,6 +207,17 @@ impl Device {
         writeln!(f, "folios_referenced {}", self.folios_referenced())?;
         writeln!(f, "pte_faults {}", s.pte_faults.get())?;
         writeln!(f, "pmd_faults {}", s.pmd_faults.get())?;
+        writeln!(f, "pmd_folios_built {}", s.pmd_folios_built.get())?;
+        writeln!(f, "pmd_folios_split {}", s.pmd_folios_split.get())?;
+        writeln!(f, "pmd_fallbacks {}", s.pmd_fallbacks_total())?;
+        for reason in PmdFallback::ALL {
+            writeln!(
+                f,
+                "pmd_fallback_{} {}",
+                reason.name(),
+                s.pmd_fallbacks[reason as usize].get()
+            )?;
+        }
         writeln!(f, "mmap_inserts {}", s.mmap_inserts.get())?;
         writeln!(f, "folio_free_calls {}", s.folio_free_calls.get())?;
         writeln!(f, "busy_released {}", s.busy_released.get())?;

@@ -14,18 +14,34 @@
 //! Size changes publish the new size before taking `map`, and faults check the size under
 //! `map`: a fault either sees the new size or has inserted its PTE before the truncate
 //! detaches the block and zaps the mapping.
+//!
+//! # Allocation and PMD mappings
+//!
+//! A 2 MiB window of the file (pages `512k..512k + 512`) that has no block yet and lies
+//! wholly below the file's size (after the write, `fallocate` or fault that needs it) gets
+//! one extent: 512 blocks whose first page is 2 MiB aligned, if the pool has such a run free.
+//! Other pages get single blocks. So a file made with `ftruncate`/`fallocate` or written in
+//! chunks of 2 MiB and more is PMD-mappable; a file appended in small writes mostly is not.
+//!
+//! A PMD fault maps the window with one PMD-sized folio when the window lies inside the VMA
+//! at a 2 MiB aligned file offset, inside the file, over one extent, and no page of it is
+//! referenced on its own; otherwise it falls back to PTEs and counts why ([`PmdFallback`]).
 
 use crate::{
     abstractions::trace,
     abstractions::vfs::{self, Inode, IovIter, LockedInode, NewVma, VmFault, VmFaultResult},
+    blocks::EXTENT,
     device::Device,
+    stats::PmdFallback,
 };
 use kernel::{new_mutex, prelude::*, sync::Mutex};
 
 const PAGE_SIZE: u64 = 4096;
 const PAGE_SHIFT: u32 = 12;
-/// File pages per leaf of the block map: one leaf maps 2 MiB of file.
-const LEAF: usize = 512;
+/// File pages per leaf of the block map: one leaf maps 2 MiB of file, one extent.
+const LEAF: usize = EXTENT;
+/// The order of a PMD-sized folio.
+const PMD_ORDER: u32 = 9;
 const HOLE: u32 = u32::MAX;
 
 /// The blocks of 2 MiB of file.
@@ -131,10 +147,18 @@ impl FileData {
     }
 
     /// Gives pages `from..to` blocks where they have none, all or nothing: `ENOSPC` leaves
-    /// the file as it was. New blocks are zeroed and attached to the file.
-    fn fill_holes(&self, dev: &Device, inode: &Inode, from: usize, to: usize) -> Result {
+    /// the file as it was. New blocks are zeroed and attached to the file. `eof` is the
+    /// file's size in pages once the operation is done: empty windows below it get extents.
+    fn fill_holes(
+        &self,
+        dev: &Device,
+        inode: &Inode,
+        from: usize,
+        to: usize,
+        eof: usize,
+    ) -> Result {
         let mut map = self.map.lock();
-        self.fill_holes_locked(dev, inode, &mut map, from, to)
+        self.fill_holes_locked(dev, inode, &mut map, from, to, eof)
     }
 
     fn fill_holes_locked(
@@ -144,16 +168,50 @@ impl FileData {
         map: &mut BlockMap,
         from: usize,
         to: usize,
+        eof: usize,
     ) -> Result {
         let n = map.count_holes(from, to);
         if n == 0 {
             return Ok(());
         }
+        // Extents first: (window, first block) for each empty window below `eof` that
+        // `from..to` touches, as long as the pool has aligned runs.
+        let mut extents = KVec::new();
+        let mut covered = 0;
+        let mut w = from / LEAF * LEAF;
+        while w < to && w + LEAF <= eof {
+            if map.count_holes(w, w + LEAF) == LEAF {
+                let Some(b) = dev.pool().alloc_extent(inode.ino()) else {
+                    break;
+                };
+                if let Err(e) = extents.push((w, b), GFP_KERNEL) {
+                    dev.pool().unalloc_extent(b);
+                    self.unalloc_extents(dev, &extents);
+                    return Err(e.into());
+                }
+                covered += (w + LEAF).min(to) - w.max(from);
+            }
+            w += LEAF;
+        }
         let mut blocks = KVec::new();
-        dev.pool().alloc(n, inode.ino(), &mut blocks)?;
-        if let Err(e) = map.prepare(from, to) {
+        let filled = dev
+            .pool()
+            .alloc(n - covered, inode.ino(), &mut blocks)
+            .and_then(|()| {
+                // An extent fills its whole window, which may reach outside `from..to`.
+                let lo = extents.first().map_or(from, |&(w, _)| w.min(from));
+                let hi = extents.last().map_or(to, |&(w, _)| (w + LEAF).max(to));
+                map.prepare(lo, hi)
+            });
+        if let Err(e) = filled {
+            self.unalloc_extents(dev, &extents);
             dev.pool().unalloc(&blocks);
             return Err(e);
+        }
+        for &(w, b) in extents.iter() {
+            for i in 0..LEAF {
+                self.attach_new(dev, inode, map, w + i, b + i as u32);
+            }
         }
         let mut next = blocks.iter();
         for index in from..to {
@@ -161,16 +219,28 @@ impl FileData {
                 continue;
             }
             let Some(&b) = next.next() else { break };
-            let pfn = dev.pool().pfn(b);
-            dev.pagemap().zero(pfn, 0, PAGE_SIZE as usize);
-            if let Some(folio) = dev.pagemap().folio(pfn) {
-                inode.attach_folio(folio, index);
-            }
-            // `prepare` made the leaf: cannot fail.
-            map.set(index, b);
+            self.attach_new(dev, inode, map, index, b);
         }
-        inode.add_blocks(n);
+        inode.add_blocks(extents.len() * LEAF + blocks.len());
         Ok(())
+    }
+
+    /// Gives back extents taken by [`FileData::fill_holes_locked`] that never reached the map.
+    fn unalloc_extents(&self, dev: &Device, extents: &[(usize, u32)]) {
+        for &(_, b) in extents {
+            dev.pool().unalloc_extent(b);
+        }
+    }
+
+    /// Zeroes new block `b` and puts it at file page `index` (a hole with a leaf).
+    fn attach_new(&self, dev: &Device, inode: &Inode, map: &mut BlockMap, index: usize, b: u32) {
+        let pfn = dev.pool().pfn(b);
+        dev.pagemap().zero(pfn, 0, PAGE_SIZE as usize);
+        if let Some(folio) = dev.pagemap().folio(pfn) {
+            inode.attach_folio(folio, index);
+        }
+        // `prepare` made the leaf: cannot fail.
+        map.set(index, b);
     }
 
     /// Takes pages `from..to` out of the file and hands their blocks back (see
@@ -178,10 +248,11 @@ impl FileData {
     fn drop_blocks(&self, dev: &Device, inode: &Inode, from: usize, to: usize) {
         let mut n = 0;
         self.map.lock().take_range(from, to, |_, b| {
-            if let Some(folio) = dev.pagemap().folio(dev.pool().pfn(b)) {
+            let pfn = dev.pool().pfn(b);
+            if let Some(folio) = dev.pagemap().folio(pfn) {
                 vfs::detach_folio(folio);
-                dev.pool().release(b, folio);
             }
+            dev.pool().release(b, || dev.pagemap().folio(pfn));
             n += 1;
         });
         inode.sub_blocks(n);
@@ -245,7 +316,8 @@ impl FileData {
         let count = iter.count() as u64;
         let end = pos.checked_add(count).ok_or(EFBIG)?;
         // All blocks first, so that ENOSPC writes nothing.
-        self.fill_holes(dev, inode, (pos >> PAGE_SHIFT) as usize, pages(end))?;
+        let eof = pages(end.max(inode.size()));
+        self.fill_holes(dev, inode, (pos >> PAGE_SHIFT) as usize, pages(end), eof)?;
         // `fill_holes` gave every page a block; a hole here would be a bug: stop there.
         let done = self.copy_pages(pos, end, |block, offset, n| {
             block.map_or(0, |b| {
@@ -293,7 +365,12 @@ impl FileData {
         keep_size: bool,
     ) -> Result {
         let end = offset + len;
-        self.fill_holes(dev, inode, (offset >> PAGE_SHIFT) as usize, pages(end))?;
+        let eof = pages(if keep_size {
+            inode.size()
+        } else {
+            end.max(inode.size())
+        });
+        self.fill_holes(dev, inode, (offset >> PAGE_SHIFT) as usize, pages(end), eof)?;
         if !keep_size && end > inode.size() {
             inode.set_size(end);
         }
@@ -349,11 +426,14 @@ impl FileData {
         for i in 0..npages.min(eof.saturating_sub(vma.pgoff())) {
             let index = vma.pgoff() + i;
             let Some(b) = map.get(index) else { continue };
-            let Some(folio) = dev.pagemap().folio(dev.pool().pfn(b)) else {
+            let pfn = dev.pool().pfn(b);
+            let Some(folio) = dev.get_page(pfn) else {
                 continue;
             };
-            let folio = folio.get();
-            vma.vm_insert_page(vma.start() + (i << PAGE_SHIFT), &folio)?;
+            if folio.order() == 0 {
+                inode.attach_folio(&folio, index);
+            }
+            vma.vm_insert_page(vma.start() + (i << PAGE_SHIFT), &folio, pfn)?;
             dev.pool().stats.mmap_inserts.inc();
             trace::fault(&folio, index, false);
         }
@@ -368,7 +448,8 @@ impl FileData {
         }
         // A hole gets a zeroed block, for reads too: every mapped page is a pmem page.
         if map.get(index).is_none() {
-            match self.fill_holes_locked(dev, inode, &mut map, index, index + 1) {
+            let eof = pages(inode.size());
+            match self.fill_holes_locked(dev, inode, &mut map, index, index + 1, eof) {
                 Ok(()) => {}
                 Err(e) if e == ENOMEM => return VmFaultResult::Oom,
                 Err(_) => return VmFaultResult::SigBus,
@@ -377,18 +458,91 @@ impl FileData {
         let Some(b) = map.get(index) else {
             return VmFaultResult::SigBus;
         };
-        let Some(folio) = dev.pagemap().folio(dev.pool().pfn(b)) else {
+        let pfn = dev.pool().pfn(b);
+        // Our reference keeps the refcount above zero across the insert, as fs/dax.c does.
+        // The page may be one of a PMD-sized folio mapped elsewhere: then it is mapped as a
+        // page of that folio.
+        let Some(folio) = dev.get_page(pfn) else {
             return VmFaultResult::SigBus;
         };
-        // Our reference keeps the refcount above zero across the insert, as fs/dax.c does.
-        let folio = folio.get();
+        if folio.order() == 0 {
+            // A split cleared the page's file; it is ours at `index` (we hold `map`).
+            inode.attach_folio(&folio, index);
+        }
         dev.pool().stats.pte_faults.inc();
         trace::fault(&folio, index, vmf.is_write());
         if vmf.is_write() && !vmf.is_shared() {
             // A private write: the core copies the page into an anonymous one.
-            return vmf.set_cow_source(folio);
+            return vmf.set_cow_source(folio, pfn);
         }
-        vmf.insert_page(&folio, vmf.is_write())
+        vmf.insert_page(&folio, pfn, vmf.is_write())
+    }
+
+    /// A fault that may map a PMD: maps the 2 MiB window around the address with one
+    /// PMD-sized folio, or falls back to PTEs (see the module documentation).
+    pub(crate) fn huge_fault(
+        &self,
+        dev: &Device,
+        inode: &Inode,
+        vmf: &VmFault,
+        pte_only: bool,
+    ) -> VmFaultResult {
+        // Counted once per fault: under the per-VMA lock, a fallback is retried under the
+        // mmap lock, and comes back here.
+        let fallback = |reason: PmdFallback| {
+            if !vmf.under_vma_lock() {
+                dev.stats().pmd_fallback(reason);
+                trace::pmd_fallback(vmf.pgoff(), reason as u32);
+            }
+            VmFaultResult::Fallback
+        };
+        if pte_only {
+            return fallback(PmdFallback::PteOnly);
+        }
+        if vmf.is_write() && !vmf.is_shared() {
+            return fallback(PmdFallback::PrivateWrite);
+        }
+        let pmd_size = LEAF << PAGE_SHIFT;
+        let addr = vmf.address() & !(pmd_size - 1);
+        let vma = vmf.vma_range();
+        let index = vmf.file_page_at(addr);
+        if addr < vma.start || vma.end - addr < pmd_size || index % LEAF != 0 {
+            return fallback(PmdFallback::Misaligned);
+        }
+        let mut map = self.map.lock();
+        let eof = pages(inode.size());
+        if index + LEAF > eof {
+            return fallback(PmdFallback::FileEnd);
+        }
+        if map.count_holes(index, index + LEAF) > 0 {
+            match self.fill_holes_locked(dev, inode, &mut map, index, index + LEAF, eof) {
+                Ok(()) => {}
+                Err(e) if e == ENOMEM => return fallback(PmdFallback::NoMemory),
+                // Not enough space for the window: the PTE fault maps what it can.
+                Err(_) => return fallback(PmdFallback::ShortExtent),
+            }
+        }
+        let Some(first) = map.get(index) else {
+            return fallback(PmdFallback::ShortExtent);
+        };
+        let pfn = dev.pool().pfn(first);
+        let contiguous =
+            pfn % LEAF == 0 && (1..LEAF).all(|i| map.get(index + i) == Some(first + i as u32));
+        if !contiguous {
+            return fallback(PmdFallback::ShortExtent);
+        }
+        let folio = match dev.get_pmd_folio(pfn, PMD_ORDER) {
+            Ok((folio, _built)) => {
+                inode.attach_folio(&folio, index);
+                folio
+            }
+            Err(e) if e == EBUSY => return fallback(PmdFallback::SubpagesMapped),
+            Err(_) => return fallback(PmdFallback::ShortExtent),
+        };
+        dev.stats().pmd_faults.inc();
+        trace::fault(&folio, index, vmf.is_write());
+        // If the insert does not map it, dropping our reference frees (and splits) the folio.
+        vmf.insert_folio_pmd(&folio, vmf.is_write())
     }
 
     pub(crate) fn evict(&self, dev: &Device, inode: &Inode) {

@@ -8,8 +8,8 @@
 
 use crate::{
     abstractions::vfs::{
-        file_system, Fallocate, FileSystem, Inode, IovIter, LockedInode, NewVma, StatFs, VmFault,
-        VmFaultResult,
+        file_system, Fallocate, FileSystem, Inode, IovIter, LockedInode, MountOptions, NewVma,
+        StatFs, VmFault, VmFaultResult,
     },
     device::Device,
     file::FileData,
@@ -24,6 +24,7 @@ file_system!(RefdaxFs);
 /// A mounted refdax: holds the device, and its claim on being the only mount.
 pub(crate) struct Mount {
     dev: Arc<Device>,
+    options: MountOptions,
 }
 
 impl Drop for Mount {
@@ -42,12 +43,15 @@ impl FileSystem for RefdaxFs {
     type Sb = Mount;
     type File = Pin<KBox<FileData>>;
 
-    fn mount(dev: &Arc<Device>) -> Result<Mount> {
+    fn mount(dev: &Arc<Device>, options: MountOptions) -> Result<Mount> {
         if !dev.set_mounted(true) {
             pr_debug!("refusing a second mount of the same range\n");
             return Err(EBUSY);
         }
-        Ok(Mount { dev: dev.clone() })
+        Ok(Mount {
+            dev: dev.clone(),
+            options,
+        })
     }
 
     fn statfs(sb: &Mount) -> StatFs {
@@ -107,6 +111,10 @@ impl FileSystem for RefdaxFs {
 
     fn fault(sb: &Mount, inode: &Inode, file: &Self::File, vmf: &VmFault) -> VmFaultResult {
         file.fault(&sb.dev, inode, vmf)
+    }
+
+    fn huge_fault(sb: &Mount, inode: &Inode, file: &Self::File, vmf: &VmFault) -> VmFaultResult {
+        file.huge_fault(&sb.dev, inode, vmf, sb.options.pte_only)
     }
 
     fn evict(sb: &Mount, inode: &Inode, file: Self::File) {

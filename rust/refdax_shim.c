@@ -4,8 +4,10 @@
  * trace events. Nothing here decides anything; see rust/abstractions/ffi.rs for the
  * declarations and the contracts.
  */
+#include <linux/dax.h>
 #include <linux/fs.h>
 #include <linux/fs_context.h>
+#include <linux/fs_parser.h>
 #include <linux/libnvdimm.h>
 #include <linux/huge_mm.h>
 #include <linux/ioport.h>
@@ -23,6 +25,42 @@
 struct folio *refdax_pfn_folio(unsigned long pfn)
 {
 	return page_folio(pfn_to_page(pfn));
+}
+
+struct page *refdax_pfn_page(unsigned long pfn)
+{
+	return pfn_to_page(pfn);
+}
+
+/* Whether @folio is still a folio of its own, not a tail page of a larger one. */
+bool refdax_folio_is_current(struct folio *folio)
+{
+	return page_folio(&folio->page) == folio;
+}
+
+/*
+ * Makes the idle order-0 pages at @pfn one compound folio of @order, the way fs/dax.c does
+ * when it first maps a PMD, and returns it with one reference. zone_device_page_init() also
+ * takes 1 << @order percpu references on the pgmap and locks the folio; the FS DAX free path
+ * never gives those back, so put and unlock here. The caller guarantees that every page is
+ * order 0 with refcount zero and that nobody takes a reference meanwhile.
+ */
+struct folio *refdax_folio_build(unsigned long pfn, unsigned int order)
+{
+	struct page *page = pfn_to_page(pfn);
+	struct dev_pagemap *pgmap = page_pgmap(page);
+	struct folio *folio = page_folio(page);
+
+	zone_device_page_init(page, pgmap, order);
+	percpu_ref_put_many(&pgmap->ref, 1UL << order);
+	folio_unlock(folio);
+	return folio;
+}
+
+/* Splits an idle compound FS DAX folio back into order-0 pages; returns the old order. */
+unsigned int refdax_folio_split(struct folio *folio)
+{
+	return dax_folio_reset_order(folio);
 }
 
 unsigned long refdax_folio_pfn(struct folio *folio)
@@ -92,6 +130,11 @@ void refdax_trace_block_release(unsigned long block, unsigned long ino)
 void refdax_trace_block_busy(unsigned long block, int refcount)
 {
 	trace_refdax_block_busy(block, refcount);
+}
+
+void refdax_trace_pmd_fallback(unsigned long pgoff, unsigned int reason)
+{
+	trace_refdax_pmd_fallback(pgoff, reason);
 }
 
 unsigned long refdax_folio_index(struct folio *folio)
@@ -246,12 +289,45 @@ static int refdax_get_tree(struct fs_context *fc)
 	return get_tree_nodev(fc, refdax_fill_super);
 }
 
+enum { Opt_pte_only };
+
+static const struct fs_parameter_spec refdax_fs_parameters[] = {
+	fsparam_flag("pte_only", Opt_pte_only),
+	{}
+};
+
+/*
+ * Mount options, parsed into the context's private word. Unknown keys return -ENOPARAM,
+ * so that the VFS handles "source" and refuses the rest with "Unknown parameter".
+ */
+static int refdax_parse_param(struct fs_context *fc, struct fs_parameter *param)
+{
+	struct fs_parse_result result;
+	int opt = fs_parse(fc, refdax_fs_parameters, param, &result);
+
+	if (opt < 0)
+		return opt;
+	switch (opt) {
+	case Opt_pte_only:
+		fc->fs_private = (void *)((unsigned long)fc->fs_private | REFDAX_OPT_PTE_ONLY);
+		break;
+	}
+	return 0;
+}
+
+unsigned long refdax_fc_options(struct fs_context *fc)
+{
+	return (unsigned long)fc->fs_private;
+}
+
 static const struct fs_context_operations refdax_context_ops = {
+	.parse_param	= refdax_parse_param,
 	.get_tree	= refdax_get_tree,
 };
 
 int refdax_init_fs_context(struct fs_context *fc)
 {
+	fc->fs_private = NULL;
 	fc->ops = &refdax_context_ops;
 	return 0;
 }

@@ -21,6 +21,10 @@ struct super_block;
 struct vm_area_struct;
 
 struct folio *refdax_pfn_folio(unsigned long pfn);
+struct page *refdax_pfn_page(unsigned long pfn);
+bool refdax_folio_is_current(struct folio *folio);
+struct folio *refdax_folio_build(unsigned long pfn, unsigned int order);
+unsigned int refdax_folio_split(struct folio *folio);
 unsigned long refdax_folio_pfn(struct folio *folio);
 unsigned int refdax_folio_order(struct folio *folio);
 bool refdax_folio_try_get_idle(struct folio *folio);
@@ -40,6 +44,7 @@ void refdax_trace_folio_free(unsigned long pfn, unsigned int order,
 void refdax_trace_fault(unsigned long pfn, unsigned int order, unsigned long pgoff, bool write);
 void refdax_trace_block_release(unsigned long block, unsigned long ino);
 void refdax_trace_block_busy(unsigned long block, int refcount);
+void refdax_trace_pmd_fallback(unsigned long pgoff, unsigned int reason);
 unsigned long refdax_folio_index(struct folio *folio);
 
 int refdax_folio_ref_count(struct folio *folio);
@@ -69,6 +74,9 @@ void refdax_fill_statfs(struct kstatfs *buf, u64 magic, u64 blocks, u64 free, u6
 void refdax_fs_type_register_keys(struct file_system_type *type);
 void refdax_fs_type_unregister_keys(struct file_system_type *type);
 int refdax_init_fs_context(struct fs_context *fc);
+/* Mount option bits, as refdax_fc_options() returns them. */
+#define REFDAX_OPT_PTE_ONLY	1UL
+unsigned long refdax_fc_options(struct fs_context *fc);
 /* Defined in Rust by file_system!. */
 int refdax_fill_super(struct super_block *sb, struct fs_context *fc);
 

@@ -84,6 +84,32 @@ TRACE_EVENT(refdax_block_busy,
 	TP_printk("block=%lu refcount=%d", __entry->block, __entry->refcount)
 );
 
+/*
+ * A PMD fault fell back to PTEs. The reasons are rust/file.rs's PmdFallback, in order;
+ * their names are also the pmd_fallback_* lines of the stats file.
+ */
+TRACE_EVENT(refdax_pmd_fallback,
+	TP_PROTO(unsigned long pgoff, unsigned int reason),
+	TP_ARGS(pgoff, reason),
+	TP_STRUCT__entry(
+		__field(unsigned long, pgoff)
+		__field(unsigned int, reason)
+	),
+	TP_fast_assign(
+		__entry->pgoff = pgoff;
+		__entry->reason = reason;
+	),
+	TP_printk("pgoff=%lu reason=%s", __entry->pgoff,
+		  __print_symbolic(__entry->reason,
+				   { 0, "misaligned" },
+				   { 1, "short_extent" },
+				   { 2, "file_end" },
+				   { 3, "subpages_mapped" },
+				   { 4, "private_write" },
+				   { 5, "pte_only" },
+				   { 6, "no_memory" }))
+);
+
 #endif /* _REFDAX_TRACE_H */
 
 #undef TRACE_INCLUDE_PATH

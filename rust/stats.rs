@@ -40,6 +40,52 @@ impl NotifyMode {
     }
 }
 
+/// Why a PMD fault fell back to PTEs. The discriminants are the `reason` of the
+/// `refdax_pmd_fallback` trace event (`rust/refdax_trace.h` names them in this order).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum PmdFallback {
+    /// The 2 MiB window around the address is not wholly inside the VMA, or the file offset
+    /// of its start is not 2 MiB aligned.
+    Misaligned = 0,
+    /// The window's file pages are not one aligned, contiguous extent of blocks.
+    ShortExtent = 1,
+    /// The window reaches past the end of the file.
+    FileEnd = 2,
+    /// A page of the extent is referenced on its own (mapped by PTEs elsewhere, pinned).
+    SubpagesMapped = 3,
+    /// A write in a private mapping: the core copies one page.
+    PrivateWrite = 4,
+    /// The file system was mounted with `pte_only`.
+    PteOnly = 5,
+    /// No memory for the block map.
+    NoMemory = 6,
+}
+
+impl PmdFallback {
+    pub(crate) const ALL: [Self; 7] = [
+        Self::Misaligned,
+        Self::ShortExtent,
+        Self::FileEnd,
+        Self::SubpagesMapped,
+        Self::PrivateWrite,
+        Self::PteOnly,
+        Self::NoMemory,
+    ];
+
+    /// The name in the trace event and in the stats file (`pmd_fallback_NAME`).
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Misaligned => "misaligned",
+            Self::ShortExtent => "short_extent",
+            Self::FileEnd => "file_end",
+            Self::SubpagesMapped => "subpages_mapped",
+            Self::PrivateWrite => "private_write",
+            Self::PteOnly => "pte_only",
+            Self::NoMemory => "no_memory",
+        }
+    }
+}
+
 /// The counters of one refdax device.
 pub(crate) struct Stats {
     /// Calls of the pagemap's `folio_free` callback.
@@ -50,6 +96,12 @@ pub(crate) struct Stats {
     pub(crate) pte_faults: Counter,
     /// Faults that mapped a PMD folio.
     pub(crate) pmd_faults: Counter,
+    /// Compound PMD-sized folios built from idle pages.
+    pub(crate) pmd_folios_built: Counter,
+    /// Compound folios split back into pages by their free notification.
+    pub(crate) pmd_folios_split: Counter,
+    /// PMD faults that fell back to PTEs, by reason ([`PmdFallback`]).
+    pub(crate) pmd_fallbacks: [Counter; PmdFallback::ALL.len()],
     /// Pages mapped with `vm_insert_page()` at mmap time (populating mappings).
     pub(crate) mmap_inserts: Counter,
     /// Folio-free probes run (one at load, one per write to `probe_free`).
@@ -57,12 +109,25 @@ pub(crate) struct Stats {
 }
 
 impl Stats {
+    /// Counts a PMD fallback.
+    pub(crate) fn pmd_fallback(&self, reason: PmdFallback) {
+        self.pmd_fallbacks[reason as usize].inc();
+    }
+
+    /// All PMD fallbacks.
+    pub(crate) fn pmd_fallbacks_total(&self) -> u64 {
+        self.pmd_fallbacks.iter().map(Counter::get).sum()
+    }
+
     pub(crate) const fn new() -> Self {
         Self {
             folio_free_calls: Counter::new(),
             busy_released: Counter::new(),
             pte_faults: Counter::new(),
             pmd_faults: Counter::new(),
+            pmd_folios_built: Counter::new(),
+            pmd_folios_split: Counter::new(),
+            pmd_fallbacks: [const { Counter::new() }; PmdFallback::ALL.len()],
             mmap_inserts: Counter::new(),
             probes: Counter::new(),
         }

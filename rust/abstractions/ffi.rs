@@ -17,6 +17,18 @@ use kernel::{
 unsafe extern "C" {
     /// `page_folio(pfn_to_page(pfn))`: `pfn` must have a struct page (be inside a pagemap).
     pub(super) fn refdax_pfn_folio(pfn: c_ulong) -> *mut bindings::folio;
+    /// `pfn_to_page(pfn)`: `pfn` must have a struct page.
+    pub(super) fn refdax_pfn_page(pfn: c_ulong) -> *mut bindings::page;
+    /// Whether the folio is still its own head (not made a tail page since it was looked up).
+    pub(super) fn refdax_folio_is_current(folio: *mut bindings::folio) -> bool;
+    /// Builds a compound folio of `order` from the idle order-0 pages at `pfn`, returned with
+    /// one reference (see the C comment for the contract).
+    pub(super) fn refdax_folio_build(pfn: c_ulong, order: c_uint) -> *mut bindings::folio;
+    /// `dax_folio_reset_order()`: splits an idle compound folio into order-0 pages.
+    pub(super) fn refdax_folio_split(folio: *mut bindings::folio) -> c_uint;
+    /// The mount option bits parsed into `fc` (`REFDAX_OPT_*`).
+    pub(super) fn refdax_fc_options(fc: *mut bindings::fs_context) -> c_ulong;
+    pub(super) fn refdax_trace_pmd_fallback(pgoff: c_ulong, reason: c_uint);
     pub(super) fn refdax_folio_pfn(folio: *mut bindings::folio) -> c_ulong;
     pub(super) fn refdax_folio_order(folio: *mut bindings::folio) -> c_uint;
     /// Moves the refcount from zero to one atomically; false if it was not zero.
@@ -93,3 +105,6 @@ unsafe extern "C" {
     /// Whether the VMA is `VM_LOCKED` and not lock-on-fault: populated right after mmap.
     pub(super) fn refdax_vma_populates(vma: *mut bindings::vm_area_struct) -> bool;
 }
+
+/// `REFDAX_OPT_PTE_ONLY` (`rust/refdax_shim.h`): the `pte_only` mount option.
+pub(super) const REFDAX_OPT_PTE_ONLY: c_ulong = 1;

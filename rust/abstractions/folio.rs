@@ -48,6 +48,38 @@ impl Folio {
         unsafe { ffi::refdax_folio_order(self.as_raw()) }
     }
 
+    /// The number of pages in the folio.
+    pub(crate) fn nr_pages(&self) -> usize {
+        1 << self.order()
+    }
+
+    /// Whether page `pfn` is one of the folio's pages.
+    pub(crate) fn contains(&self, pfn: usize) -> bool {
+        (self.pfn()..self.pfn() + self.nr_pages()).contains(&pfn)
+    }
+
+    /// Whether the folio is still a folio of its own: false once its page has become a tail
+    /// page of a larger folio (a notification that raced with building one is stale).
+    pub(crate) fn is_current(&self) -> bool {
+        // SAFETY: by the type invariant the folio is valid.
+        unsafe { ffi::refdax_folio_is_current(self.as_raw()) }
+    }
+
+    /// Splits an idle compound `ZONE_DEVICE` folio back into order-0 pages, as
+    /// `fs/dax.c` does when a PMD folio leaves its last mapping; returns the order it had.
+    /// Does nothing (returns 0) for an order-0, referenced or no longer current folio.
+    ///
+    /// The caller must serialise this against anyone taking a reference on the folio (the
+    /// check of the refcount and the split are not one atomic step).
+    pub(crate) fn split_idle(&self) -> u32 {
+        if !self.is_current() || self.order() == 0 || self.ref_count() != 0 {
+            return 0;
+        }
+        // SAFETY: the folio is a current, idle compound folio of a pagemap; nobody takes a
+        // reference meanwhile (caller).
+        unsafe { ffi::refdax_folio_split(self.as_raw()) }
+    }
+
     /// The file page index the folio was attached at (meaningful while attached).
     pub(crate) fn index(&self) -> usize {
         // SAFETY: by the type invariant the folio is valid.
@@ -97,6 +129,18 @@ impl Folio {
 ///
 /// The value owns one reference on the folio at `self.0`, which is valid for `'a`.
 pub(crate) struct FolioRef<'a>(NonNull<Folio>, PhantomData<&'a Folio>);
+
+impl<'a> FolioRef<'a> {
+    /// Takes over a reference the caller owns.
+    ///
+    /// # Safety
+    ///
+    /// The caller owns one reference on `folio` and gives it to the returned value.
+    pub(crate) unsafe fn from_owned(folio: &'a Folio) -> Self {
+        // INVARIANT: by the caller.
+        FolioRef(NonNull::from(folio), PhantomData)
+    }
+}
 
 impl Deref for FolioRef<'_> {
     type Target = Folio;

@@ -20,7 +20,7 @@
 
 use super::{
     ffi,
-    folio::Folio,
+    folio::{Folio, FolioRef},
     resource::MemRegion,
     vfs::IovIter, //
 };
@@ -230,6 +230,34 @@ impl<T: PagemapOwner> DevPagemap<T> {
             );
         }
         ok
+    }
+
+    /// Makes the `1 << order` pages at `pfn` one compound folio and returns it with one
+    /// reference: how a PMD-sized folio comes to exist (`fs/dax.c` does the same). `EINVAL`
+    /// if the range is not inside the pagemap or not aligned to its size, `EBUSY` if a page
+    /// is referenced or already part of a larger folio.
+    ///
+    /// The owner must make sure that nobody takes a first reference on these pages while the
+    /// folio is built (refdax: only the fault path of the file that owns the blocks does, and
+    /// it holds the file's map lock). Splitting again happens when the folio is idle
+    /// ([`Folio::split_idle`]).
+    pub(crate) fn build_folio(&self, pfn: usize, order: u32) -> Result<FolioRef<'_>> {
+        let n = 1usize << order;
+        if pfn % n != 0 || !self.pfns().contains(&pfn) || !self.pfns().contains(&(pfn + n - 1)) {
+            return Err(EINVAL);
+        }
+        for p in pfn..pfn + n {
+            let folio = self.folio(p).ok_or(EINVAL)?;
+            if folio.pfn() != p || folio.order() != 0 || folio.ref_count() != 0 {
+                return Err(EBUSY);
+            }
+        }
+        // SAFETY: the pages are inside the pagemap, aligned, order 0 and idle, and the owner
+        // keeps others from referencing them meanwhile (documented contract).
+        let folio = unsafe { Folio::from_raw(ffi::refdax_folio_build(pfn, order)) };
+        // SAFETY: `refdax_folio_build` returns the folio with one reference, which the
+        // `FolioRef` takes over.
+        Ok(unsafe { FolioRef::from_owned(folio) })
     }
 
     /// The folio that page `pfn` currently belongs to, or `None` outside the pagemap.

@@ -7,8 +7,13 @@ use super::{ffi, folio::Folio};
 /// `refdax_folio_free`: `folio` reached refcount zero and the owner was notified; `ino` and
 /// `index` say which file page it held (0 and 0 for none).
 pub(crate) fn folio_free(folio: &Folio, ino: usize, index: usize) {
+    folio_free_pfn(folio.pfn(), folio.order(), ino, index);
+}
+
+/// `refdax_folio_free` from its fields, for a folio that may no longer be one.
+pub(crate) fn folio_free_pfn(pfn: usize, order: u32, ino: usize, index: usize) {
     // SAFETY: the trace wrapper only copies its scalar arguments into the ring buffer.
-    unsafe { ffi::refdax_trace_folio_free(folio.pfn(), folio.order(), ino, index) };
+    unsafe { ffi::refdax_trace_folio_free(pfn, order, ino, index) };
 }
 
 /// `refdax_fault`: a fault mapped `folio` at file page `pgoff`.
@@ -27,4 +32,11 @@ pub(crate) fn block_release(block: usize, ino: usize) {
 pub(crate) fn block_busy(block: usize, refcount: i32) {
     // SAFETY: as above.
     unsafe { ffi::refdax_trace_block_busy(block, refcount) };
+}
+
+/// `refdax_pmd_fallback`: a PMD fault at file page `pgoff` fell back to PTEs; `reason` is the
+/// index of the reason in the event's symbol table (`rust/refdax_trace.h`).
+pub(crate) fn pmd_fallback(pgoff: usize, reason: u32) {
+    // SAFETY: as above.
+    unsafe { ffi::refdax_trace_pmd_fallback(pgoff, reason) };
 }

@@ -50,8 +50,8 @@ pub(crate) trait FileSystem: Sized + 'static {
     /// Per-regular-file state (`inode->i_private`).
     type File: Send + Sync;
 
-    /// A new mount: makes its state, or refuses it.
-    fn mount(data: &Self::Data) -> Result<Self::Sb>;
+    /// A new mount with `options`: makes its state, or refuses it.
+    fn mount(data: &Self::Data, options: MountOptions) -> Result<Self::Sb>;
     /// Block counts for `statfs()`.
     fn statfs(sb: &Self::Sb) -> StatFs;
     /// State for a new, empty regular file.
@@ -88,8 +88,18 @@ pub(crate) trait FileSystem: Sized + 'static {
     fn mmap(sb: &Self::Sb, inode: &Inode, file: &Self::File, vma: &NewVma) -> Result;
     /// A page fault in a mapping of the file.
     fn fault(sb: &Self::Sb, inode: &Inode, file: &Self::File, vmf: &VmFault) -> VmFaultResult;
+    /// A fault that may be served with a PMD (the page table has no PTE table there yet):
+    /// map a PMD-sized folio, or return [`VmFaultResult::Fallback`] for [`FileSystem::fault`].
+    fn huge_fault(sb: &Self::Sb, inode: &Inode, file: &Self::File, vmf: &VmFault) -> VmFaultResult;
     /// The inode is going away (last link and last user gone): let go of its data.
     fn evict(sb: &Self::Sb, inode: &Inode, file: Self::File);
+}
+
+/// The mount options (`mount -o`) the C shim's parser accepts.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct MountOptions {
+    /// `pte_only`: never map with PMDs.
+    pub(crate) pte_only: bool,
 }
 
 /// Block counts for `statfs()`, in pages.
@@ -296,6 +306,9 @@ pub(crate) enum VmFaultResult {
     SigBus,
     /// Out of memory.
     Oom,
+    /// Not served with a PMD: the core retries with PTEs (only from
+    /// [`FileSystem::huge_fault`]).
+    Fallback,
 }
 
 impl VmFaultResult {
@@ -305,6 +318,7 @@ impl VmFaultResult {
             Self::CowSource => 0,
             Self::SigBus => bindings::vm_fault_reason_VM_FAULT_SIGBUS,
             Self::Oom => bindings::vm_fault_reason_VM_FAULT_OOM,
+            Self::Fallback => bindings::vm_fault_reason_VM_FAULT_FALLBACK,
         }
     }
 
@@ -330,6 +344,35 @@ impl VmFault {
         self.raw().__bindgen_anon_1.pgoff
     }
 
+    /// The faulting user address, rounded down to its page.
+    pub(crate) fn address(&self) -> usize {
+        self.raw().__bindgen_anon_1.address
+    }
+
+    /// The VMA's user address range.
+    pub(crate) fn vma_range(&self) -> core::ops::Range<usize> {
+        // SAFETY: the VMA is valid while its fault is handled; plain fields.
+        unsafe {
+            let vma = &*self.raw().__bindgen_anon_1.vma;
+            vma.__bindgen_anon_1.__bindgen_anon_1.vm_start
+                ..vma.__bindgen_anon_1.__bindgen_anon_1.vm_end
+        }
+    }
+
+    /// The file page mapped at user address `addr` of the VMA (`linear_page_index()`).
+    pub(crate) fn file_page_at(&self, addr: usize) -> usize {
+        // SAFETY: the VMA is valid while its fault is handled; plain field.
+        let pgoff = unsafe { (*self.raw().__bindgen_anon_1.vma).vm_pgoff };
+        (addr.wrapping_sub(self.vma_range().start) >> bindings::PAGE_SHIFT).wrapping_add(pgoff)
+    }
+
+    /// Whether the fault holds only the per-VMA lock, not the mmap lock. Such a fault that
+    /// falls back to PTEs is retried under the mmap lock (the PTE path of a file without
+    /// `->map_pages` needs it), so the handler runs twice for it.
+    pub(crate) fn under_vma_lock(&self) -> bool {
+        self.raw().flags & bindings::fault_flag_FAULT_FLAG_VMA_LOCK != 0
+    }
+
     /// Whether the access was a write.
     pub(crate) fn is_write(&self) -> bool {
         self.raw().flags & bindings::fault_flag_FAULT_FLAG_WRITE != 0
@@ -343,31 +386,58 @@ impl VmFault {
         }
     }
 
-    /// Maps `folio` (order 0) at the faulting address with `vmf_insert_page_mkwrite()`, the
-    /// insert-page path: the PTE takes a folio reference and a file rmap, like a page cache
-    /// page. `write` maps it writable and dirty.
-    pub(crate) fn insert_page(&self, folio: &FolioRef<'_>, write: bool) -> VmFaultResult {
+    /// Maps page `pfn` of `folio` (a whole order-0 folio, or one page of a larger one) at
+    /// the faulting address with `vmf_insert_page_mkwrite()`, the insert-page path: the PTE
+    /// takes a folio reference and a file rmap, like a page cache page. `write` maps it
+    /// writable and dirty.
+    pub(crate) fn insert_page(
+        &self,
+        folio: &FolioRef<'_>,
+        pfn: usize,
+        write: bool,
+    ) -> VmFaultResult {
+        let Some(page) = folio_page(folio, pfn) else {
+            return VmFaultResult::SigBus;
+        };
         // SAFETY: the fault is valid (type invariant) and we hold a reference on the folio,
         // so its refcount is above zero as the insert requires.
-        let ret =
-            unsafe { bindings::vmf_insert_page_mkwrite(self.0.get(), folio_page(folio), write) };
+        let ret = unsafe { bindings::vmf_insert_page_mkwrite(self.0.get(), page, write) };
         VmFaultResult::from_raw(ret)
     }
 
-    /// For a write fault in a private mapping: hands the core `folio` to copy into the new
-    /// anonymous page (`vmf->page`); the core locks it, copies, and drops the reference.
-    pub(crate) fn set_cow_source(&self, folio: FolioRef<'_>) -> VmFaultResult {
-        let folio = ManuallyDrop::new(folio);
+    /// Maps the PMD-sized `folio` at the faulting address's 2 MiB window with
+    /// `vmf_insert_folio_pmd()`: one PMD, one folio reference, one PMD rmap. The caller has
+    /// checked that the window lies inside the VMA and maps the folio's file pages.
+    pub(crate) fn insert_folio_pmd(&self, folio: &FolioRef<'_>, write: bool) -> VmFaultResult {
+        if folio.order() != bindings::HPAGE_PMD_ORDER {
+            return VmFaultResult::SigBus;
+        }
+        // SAFETY: the fault is valid, the folio is PMD-sized and we hold a reference on it.
+        let ret = unsafe { bindings::vmf_insert_folio_pmd(self.0.get(), folio.as_raw(), write) };
+        VmFaultResult::from_raw(ret)
+    }
+
+    /// For a write fault in a private mapping: hands the core page `pfn` of `folio` to copy
+    /// into the new anonymous page (`vmf->page`); the core locks it, copies, and drops the
+    /// reference.
+    pub(crate) fn set_cow_source(&self, folio: FolioRef<'_>, pfn: usize) -> VmFaultResult {
+        let Some(page) = folio_page(&folio, pfn) else {
+            return VmFaultResult::SigBus;
+        };
+        let _ = ManuallyDrop::new(folio);
         // SAFETY: the fault is valid; the core takes over the reference we forget here and
-        // puts it after the copy (`do_cow_fault()`).
-        unsafe { (*self.0.get()).page = folio_page(&folio) };
+        // puts it (on the page's folio) after the copy (`do_cow_fault()`).
+        unsafe { (*self.0.get()).page = page };
         VmFaultResult::CowSource
     }
 }
 
-/// `&folio->page`: a folio starts with its first page.
-fn folio_page(folio: &Folio) -> *mut bindings::page {
-    folio.as_raw().cast()
+/// The struct page of page `pfn` of `folio`, or `None` if `pfn` is not one of its pages.
+fn folio_page(folio: &Folio, pfn: usize) -> Option<*mut bindings::page> {
+    // SAFETY: a page of a valid folio has a struct page.
+    folio
+        .contains(pfn)
+        .then(|| unsafe { ffi::refdax_pfn_page(pfn) })
 }
 
 /// A VMA being set up by `->mmap`.
@@ -416,12 +486,13 @@ impl NewVma {
         unsafe { ffi::refdax_vma_populates(self.0.get()) }
     }
 
-    /// Maps `folio` (order 0) at `addr` with `vm_insert_page()`: a normal PTE with a folio
-    /// reference and a file rmap, like a fault would make.
-    pub(crate) fn vm_insert_page(&self, addr: usize, folio: &FolioRef<'_>) -> Result {
+    /// Maps page `pfn` of `folio` at `addr` with `vm_insert_page()`: a normal PTE with a
+    /// folio reference and a file rmap, like a fault would make.
+    pub(crate) fn vm_insert_page(&self, addr: usize, folio: &FolioRef<'_>, pfn: usize) -> Result {
+        let page = folio_page(folio, pfn).ok_or(EINVAL)?;
         // SAFETY: the VMA is in `->mmap` with the mmap lock held for write (type invariant),
         // and we hold a folio reference, so the refcount is above zero.
-        to_result(unsafe { bindings::vm_insert_page(self.0.get(), addr, folio_page(folio)) })
+        to_result(unsafe { bindings::vm_insert_page(self.0.get(), addr, page) })
     }
 }
 
@@ -495,10 +566,10 @@ macro_rules! file_system {
         #[no_mangle]
         unsafe extern "C" fn refdax_fill_super(
             sb: *mut kernel::bindings::super_block,
-            _fc: *mut kernel::bindings::fs_context,
+            fc: *mut kernel::bindings::fs_context,
         ) -> kernel::ffi::c_int {
             // SAFETY: forwarded from the caller.
-            unsafe { $crate::abstractions::vfs::fill_super::<$fs>(sb) }
+            unsafe { $crate::abstractions::vfs::fill_super::<$fs>(sb, fc) }
         }
     };
 }
@@ -553,6 +624,7 @@ impl<T: FileSystem> Tables<T> {
 
     const VM: bindings::vm_operations_struct = bindings::vm_operations_struct {
         fault: Some(fault::<T>),
+        huge_fault: Some(huge_fault::<T>),
         ..pin_init::zeroed()
     };
 }
@@ -595,16 +667,25 @@ unsafe fn file_parts<'a, T: FileSystem>(
 ///
 /// # Safety
 ///
-/// `sb` is a new superblock of the registered type `T`, from `get_tree_nodev()`.
+/// `sb` is a new superblock of the registered type `T`, from `get_tree_nodev()` for the
+/// context `fc`.
 #[doc(hidden)]
-pub(crate) unsafe fn fill_super<T: FileSystem>(sb: *mut bindings::super_block) -> c_int {
+pub(crate) unsafe fn fill_super<T: FileSystem>(
+    sb: *mut bindings::super_block,
+    fc: *mut bindings::fs_context,
+) -> c_int {
     from_result(|| {
         // SAFETY: `s_type` is the `fs_type` field of our pinned `Registration<T>`, which
         // outlives every superblock (type invariant of `Registration`).
         let reg = unsafe {
             &*kernel::container_of!(Opaque::cast_from((*sb).s_type), Registration<T>, fs_type)
         };
-        let data = KBox::new(T::mount(&reg.data)?, GFP_KERNEL)?;
+        // SAFETY: `fc` is the mount's context, parsed by the C shim.
+        let bits = unsafe { ffi::refdax_fc_options(fc) };
+        let options = MountOptions {
+            pte_only: bits & ffi::REFDAX_OPT_PTE_ONLY != 0,
+        };
+        let data = KBox::new(T::mount(&reg.data, options)?, GFP_KERNEL)?;
         // SAFETY: `sb` is valid and not yet visible to anyone else.
         unsafe {
             (*sb).s_maxbytes = T::MAX_BYTES as bindings::loff_t;
@@ -932,6 +1013,26 @@ unsafe extern "C" fn fault<T: FileSystem>(vmf: *mut bindings::vm_fault) -> bindi
     // SAFETY: `VmFault` is transparent over `Opaque<vm_fault>`; the fault is valid.
     let vmf = unsafe { &*vmf.cast::<VmFault>() };
     T::fault(sb, inode, file, vmf).to_raw()
+}
+
+/// # Safety
+///
+/// Called by the core as `vm_operations_struct::huge_fault` of a mapping of a `T` file.
+unsafe extern "C" fn huge_fault<T: FileSystem>(
+    vmf: *mut bindings::vm_fault,
+    order: c_uint,
+) -> bindings::vm_fault_t {
+    if order != bindings::HPAGE_PMD_ORDER {
+        // PUD-sized folios are not built: let the core try smaller.
+        return VmFaultResult::Fallback.to_raw();
+    }
+    // SAFETY: as in `fault`.
+    let raw = unsafe { (*(*(*vmf).__bindgen_anon_1.vma).vm_file).f_inode };
+    // SAFETY: as in `fault`.
+    let (inode, sb, file) = unsafe { file_parts::<T>(raw) };
+    // SAFETY: as in `fault`.
+    let vmf = unsafe { &*vmf.cast::<VmFault>() };
+    T::huge_fault(sb, inode, file, vmf).to_raw()
 }
 
 /// # Safety

@@ -1,0 +1,553 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * PMD-sized refdax folios (RFC points 4 and 5): a 2 MiB window of a file that is one aligned
+ * extent is mapped by one PMD fault with an order-9 compound folio built from refdax's pages;
+ * its free is notified once, for the whole folio, which is then split back into pages. Every
+ * other case falls back to PTEs and says why.
+ */
+#include <limits.h>
+#include <linux/falloc.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
+#include <sys/statfs.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+
+#include "refdax_util.h"
+#include "kselftest_harness.h"
+
+#define PAGE 4096L
+#define PMD (2L << 20)
+#define PER_PMD (PMD / PAGE)
+
+/* Each test works in its own directory, and leaves every folio idle and nothing busy. */
+#define PMD_FIXTURE(name)							\
+FIXTURE(name)									\
+{										\
+	char dir[PATH_MAX];							\
+};										\
+										\
+FIXTURE_SETUP(name)								\
+{										\
+	if (!getenv("REFDAX_KO"))						\
+		SKIP(return, "no refdax range set aside (/run/refdax.env)");	\
+	ASSERT_EQ(0, refdax_ensure_mounted());					\
+	snprintf(self->dir, sizeof(self->dir), REFDAX_MNT "/pmd.%d", getpid());	\
+	ASSERT_EQ(0, mkdir(self->dir, 0755));					\
+	ASSERT_EQ(0, chdir(self->dir));						\
+	ASSERT_EQ(0, refdax_stat("folios_referenced"));				\
+}										\
+										\
+FIXTURE_TEARDOWN(name)								\
+{										\
+	char cmd[PATH_MAX + 16];						\
+										\
+	trace_refdax(0);							\
+	chdir("/");								\
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", self->dir);			\
+	EXPECT_EQ(0, system(cmd));						\
+	EXPECT_EQ(0, refdax_stat("folios_referenced"));				\
+	EXPECT_EQ(0, refdax_stat("blocks_busy"));				\
+}
+
+PMD_FIXTURE(pmd);
+PMD_FIXTURE(split);
+
+static long long free_blocks(void)
+{
+	struct statfs st;
+
+	return statfs(REFDAX_MNT, &st) ? -1 : (long long)st.f_bfree;
+}
+
+static long minor_faults(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_minflt;
+}
+
+/* A new file of @size bytes (a hole: blocks come at the first fault), open read-write. */
+static int sized_file(const char *name, long size)
+{
+	int fd = open(name, O_CREAT | O_TRUNC | O_RDWR, 0644);
+
+	if (fd >= 0 && ftruncate(fd, size)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Maps @len bytes of @fd at offset 0, shared; the address is 2 MiB aligned. */
+static char *map_shared(int fd, long len)
+{
+	return mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+}
+
+/* Writes one byte per page of @p..@p+@len: the page's number, plus @salt. */
+static void touch(char *p, long len, int salt)
+{
+	for (long i = 0; i < len / PAGE; i++)
+		p[i * PAGE] = (char)(i + salt);
+}
+
+static bool touched(const char *p, long len, int salt)
+{
+	for (long i = 0; i < len / PAGE; i++)
+		if (p[i * PAGE] != (char)(i + salt))
+			return false;
+	return true;
+}
+
+/*
+ * Whether the pages of each 2 MiB of @p..@p+@len are one aligned run of page frames,
+ * from /proc/self/pagemap (root only).
+ */
+static bool pfns_contiguous(const char *p, long len)
+{
+	long n = len / PAGE;
+	uint64_t *e = calloc(n, sizeof(*e));
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+	bool ok = fd >= 0 && e;
+
+	if (ok)
+		ok = pread(fd, e, n * sizeof(*e), (long)p / PAGE * sizeof(*e)) == (ssize_t)(n * sizeof(*e));
+	for (long i = 0; ok && i < n; i++) {
+		uint64_t pfn = e[i] & ((1ULL << 55) - 1);
+		uint64_t head = e[i / PER_PMD * PER_PMD] & ((1ULL << 55) - 1);
+
+		ok = (e[i] >> 63) && head % PER_PMD == 0 && pfn == head + i % PER_PMD;
+	}
+	if (fd >= 0)
+		close(fd);
+	free(e);
+	return ok;
+}
+
+static long long fallbacks(const char *reason)
+{
+	char name[64];
+
+	snprintf(name, sizeof(name), "pmd_fallback_%s", reason);
+	return refdax_stat(name);
+}
+
+/* The largest multiple of 2 MiB up to 1 GiB that leaves half of the free blocks free. */
+static long big_size(void)
+{
+	long size = free_blocks() / 2 * PAGE / PMD * PMD;
+
+	return size > (1L << 30) ? 1L << 30 : size;
+}
+
+TEST_F(pmd, one_fault_per_2mib_and_one_order9_free)
+{
+	long size = big_size(), n = size / PMD;
+	long long pmd_faults = refdax_stat("pmd_faults"), pte_faults = refdax_stat("pte_faults");
+	long long built = refdax_stat("pmd_folios_built"), split = refdax_stat("pmd_folios_split");
+	long long calls;
+	long flt;
+	int fd;
+	char *p;
+
+	ASSERT_LE(4 * PMD, size) TH_LOG("too little pmem for the test");
+	TH_LOG("file of %ld MiB: %ld windows of 2 MiB", size >> 20, n);
+	fd = sized_file("big", size);
+	ASSERT_LE(0, fd);
+	p = map_shared(fd, size);
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_EQ(0, (long)p % PMD);
+
+	flt = minor_faults();
+	touch(p, size, 0);
+	flt = minor_faults() - flt;
+	EXPECT_EQ(n, flt);
+	ASSERT_EQ(pmd_faults + n, refdax_stat("pmd_faults"));
+	ASSERT_EQ(pte_faults, refdax_stat("pte_faults"));
+	ASSERT_EQ(built + n, refdax_stat("pmd_folios_built"));
+	ASSERT_EQ(n, refdax_stat("folios_referenced"));
+	ASSERT_TRUE(pfns_contiguous(p, size));
+	ASSERT_TRUE(touched(p, size, 0));
+
+	ASSERT_EQ(0, trace_refdax(1));
+	calls = refdax_stat("folio_free_calls");
+	ASSERT_EQ(0, munmap(p, size));
+	ASSERT_EQ(calls + n, refdax_stat("folio_free_calls"));
+	ASSERT_EQ(n, trace_count(" order=9 "));
+	ASSERT_EQ(split + n, refdax_stat("pmd_folios_split"));
+	ASSERT_EQ(0, refdax_stat("folios_referenced"));
+
+	/* Split back into pages, the extent maps again with one PMD per window. */
+	p = map_shared(fd, size);
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_TRUE(touched(p, size, 0));
+	ASSERT_EQ(pmd_faults + 2 * n, refdax_stat("pmd_faults"));
+	ASSERT_EQ(built + 2 * n, refdax_stat("pmd_folios_built"));
+	ASSERT_EQ(0, munmap(p, size));
+	close(fd);
+}
+
+/* The trace event of a PMD fault shows the order. */
+TEST_F(pmd, fault_event_shows_order_9)
+{
+	int fd = sized_file("f", PMD);
+	char *p;
+
+	ASSERT_LE(0, fd);
+	p = map_shared(fd, PMD);
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_EQ(0, trace_refdax(1));
+	p[0] = 1;
+	ASSERT_EQ(1, trace_count("refdax_fault: "));
+	ASSERT_EQ(1, trace_count(" order=9 pgoff=0 write=1"));
+	ASSERT_EQ(0, munmap(p, PMD));
+	close(fd);
+}
+
+/* A window whose file offset is not 2 MiB aligned in the VMA is mapped with PTEs. */
+TEST_F(pmd, fallback_misaligned)
+{
+	long long before = fallbacks("misaligned"), pte = refdax_stat("pte_faults");
+	long long pmd = refdax_stat("pmd_faults");
+	int fd = sized_file("f", 3 * PMD);
+	char *p;
+
+	ASSERT_LE(0, fd);
+	/* Offset 4 KiB: the kernel aligns the address so that offset 2 MiB is aligned. */
+	p = mmap(NULL, 2 * PMD, PROT_READ | PROT_WRITE, MAP_SHARED, fd, PAGE);
+	ASSERT_NE(MAP_FAILED, p);
+	p[0] = 1;
+	ASSERT_EQ(before + 1, fallbacks("misaligned"));
+	ASSERT_EQ(pte + 1, refdax_stat("pte_faults"));
+	ASSERT_EQ(pmd, refdax_stat("pmd_faults"));
+	/* ... while the window at file offset 2 MiB, inside the VMA, is a PMD. */
+	p[PMD - PAGE] = 2;
+	ASSERT_EQ(pmd + 1, refdax_stat("pmd_faults"));
+	ASSERT_EQ(0, munmap(p, 2 * PMD));
+	close(fd);
+}
+
+TEST_F(pmd, fallback_file_end)
+{
+	long long before = fallbacks("file_end"), pmd = refdax_stat("pmd_faults");
+	int fd = sized_file("f", PMD + PMD / 2);
+	char *p;
+
+	ASSERT_LE(0, fd);
+	p = map_shared(fd, 2 * PMD);
+	ASSERT_NE(MAP_FAILED, p);
+	p[0] = 1;
+	ASSERT_EQ(pmd + 1, refdax_stat("pmd_faults"));
+	p[PMD] = 2;
+	ASSERT_EQ(before + 1, fallbacks("file_end"));
+	ASSERT_EQ(pmd + 1, refdax_stat("pmd_faults"));
+	ASSERT_EQ(0, munmap(p, 2 * PMD));
+	close(fd);
+}
+
+/*
+ * A window whose blocks are not one extent takes PTEs: two files written a page at a time,
+ * in turns, while smaller than 2 MiB get single blocks that alternate between them.
+ */
+TEST_F(pmd, fallback_short_extent)
+{
+	long long before = fallbacks("short_extent"), pmd = refdax_stat("pmd_faults");
+	int fd = open("a", O_CREAT | O_RDWR, 0644), other = open("b", O_CREAT | O_RDWR, 0644);
+	char buf[PAGE];
+	char *p;
+
+	ASSERT_LE(0, fd);
+	ASSERT_LE(0, other);
+	for (long i = 0; i < PER_PMD; i++) {
+		memset(buf, (int)i, PAGE);
+		ASSERT_EQ(PAGE, pwrite(fd, buf, PAGE, i * PAGE));
+		ASSERT_EQ(PAGE, pwrite(other, buf, PAGE, i * PAGE));
+	}
+	p = map_shared(fd, PMD);
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_EQ(5, p[5 * PAGE]);
+	ASSERT_EQ(before + 1, fallbacks("short_extent"));
+	ASSERT_EQ(pmd, refdax_stat("pmd_faults"));
+	ASSERT_EQ(0, munmap(p, PMD));
+	close(other);
+	close(fd);
+}
+
+/*
+ * A page of the extent mapped on its own by another mapping keeps the window on PTEs; the
+ * two kinds of mapping see the same data (mixed PTE/PMD use of one file).
+ */
+TEST_F(pmd, fallback_subpages_mapped_and_mixed_use)
+{
+	long long before = fallbacks("subpages_mapped"), pmd = refdax_stat("pmd_faults");
+	int fd = sized_file("f", 2 * PMD);
+	char *a, *b;
+
+	ASSERT_LE(0, fd);
+	/* Mapping a: offset 4 KiB, so its pages are PTE-mapped (misaligned). */
+	a = mmap(NULL, 2 * PMD, PROT_READ | PROT_WRITE, MAP_SHARED, fd, PAGE);
+	ASSERT_NE(MAP_FAILED, a);
+	a[0] = 0x5a;
+	b = map_shared(fd, 2 * PMD);
+	ASSERT_NE(MAP_FAILED, b);
+	ASSERT_EQ(0x5a, b[PAGE]);
+	ASSERT_EQ(before + 1, fallbacks("subpages_mapped"));
+	/* The second window, untouched by a, is a PMD in b. */
+	b[PMD + 3 * PAGE] = 0x6b;
+	ASSERT_EQ(pmd + 1, refdax_stat("pmd_faults"));
+	ASSERT_EQ(0x6b, a[PMD + 2 * PAGE]);
+	ASSERT_EQ(0, munmap(a, 2 * PMD));
+	ASSERT_EQ(0, munmap(b, 2 * PMD));
+	close(fd);
+}
+
+/*
+ * MAP_PRIVATE: a first write falls back (the core copies one page); reads map the file's
+ * PMD, and a later write splits it and copies one page. The file keeps its data.
+ */
+TEST_F(pmd, fallback_private_write)
+{
+	long long before = fallbacks("private_write"), pmd, split;
+	int fd = sized_file("f", PMD);
+	char *s, *p;
+
+	ASSERT_LE(0, fd);
+	s = map_shared(fd, PMD);
+	ASSERT_NE(MAP_FAILED, s);
+	touch(s, PMD, 7);
+	ASSERT_EQ(0, munmap(s, PMD));
+
+	p = mmap(NULL, PMD, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	p[5 * PAGE] = 'x';
+	ASSERT_EQ(before + 1, fallbacks("private_write"));
+	ASSERT_EQ('x', p[5 * PAGE]);
+	ASSERT_EQ(0, munmap(p, PMD));
+
+	pmd = refdax_stat("pmd_faults");
+	p = mmap(NULL, PMD, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_TRUE(touched(p, PMD, 7));
+	ASSERT_EQ(pmd + 1, refdax_stat("pmd_faults"));
+	split = refdax_stat("pmd_folios_split");
+	p[6 * PAGE] = 'y';
+	ASSERT_EQ(split + 1, refdax_stat("pmd_folios_split"));
+	ASSERT_EQ('y', p[6 * PAGE]);
+	ASSERT_EQ(7 + 7, p[7 * PAGE]);
+	ASSERT_EQ(0, munmap(p, PMD));
+
+	s = map_shared(fd, PMD);
+	ASSERT_NE(MAP_FAILED, s);
+	ASSERT_TRUE(touched(s, PMD, 7));
+	ASSERT_EQ(0, munmap(s, PMD));
+	close(fd);
+}
+
+/* Unmounts and mounts again with @opts (NULL for none). */
+static int remount_with(const char *opts)
+{
+	if (umount(REFDAX_MNT))
+		return -errno;
+	return mount("none", REFDAX_MNT, "refdax", 0, opts) ? -errno : 0;
+}
+
+/* With -o pte_only every fault is a PTE fault: the comparison the benchmarks use. */
+TEST(pte_only_mount_option)
+{
+	long long before, pmd, pte;
+	char *p;
+	int fd;
+
+	if (!getenv("REFDAX_KO"))
+		SKIP(return, "no refdax range set aside (/run/refdax.env)");
+	ASSERT_EQ(0, refdax_ensure_mounted());
+	ASSERT_EQ(0, chdir("/"));
+	ASSERT_EQ(0, remount_with("pte_only"));
+	before = fallbacks("pte_only");
+	pmd = refdax_stat("pmd_faults");
+	pte = refdax_stat("pte_faults");
+	fd = sized_file(REFDAX_MNT "/pte_only", PMD);
+	ASSERT_LE(0, fd);
+	p = map_shared(fd, PMD);
+	ASSERT_NE(MAP_FAILED, p);
+	touch(p, PMD, 0);
+	EXPECT_EQ(before + 1, fallbacks("pte_only"));
+	EXPECT_EQ(pmd, refdax_stat("pmd_faults"));
+	EXPECT_EQ(pte + PER_PMD, refdax_stat("pte_faults"));
+	ASSERT_EQ(0, munmap(p, PMD));
+	close(fd);
+	ASSERT_EQ(0, unlink(REFDAX_MNT "/pte_only"));
+	ASSERT_EQ(0, remount_with(NULL));
+	/* A malformed option (a value for a flag) is refused with a clear error. */
+	ASSERT_EQ(0, umount(REFDAX_MNT));
+	ASSERT_EQ(-1, mount("none", REFDAX_MNT, "refdax", 0, "pte_only=1"));
+	ASSERT_EQ(EINVAL, errno);
+	ASSERT_EQ(0, mount("none", REFDAX_MNT, "refdax", 0, NULL));
+}
+
+/*
+ * Operations on part of a PMD mapping split it: the PMD goes, the folio's free is notified
+ * and it is split; the rest of the window refaults with PTEs and keeps its data.
+ */
+FIXTURE_VARIANT(split)
+{
+	int op;
+};
+
+enum { OP_MUNMAP, OP_MPROTECT, OP_DONTNEED };
+
+FIXTURE_VARIANT_ADD(split, munmap_half) { .op = OP_MUNMAP };
+FIXTURE_VARIANT_ADD(split, mprotect_half) { .op = OP_MPROTECT };
+FIXTURE_VARIANT_ADD(split, dontneed_range) { .op = OP_DONTNEED };
+
+TEST_F(split, partial_operation_splits_and_refaults)
+{
+	long long split, pmd, pte;
+	int fd = sized_file("f", 2 * PMD);
+	char *p;
+
+	ASSERT_LE(0, fd);
+	p = map_shared(fd, 2 * PMD);
+	ASSERT_NE(MAP_FAILED, p);
+	touch(p, 2 * PMD, 3);
+	ASSERT_EQ(2, refdax_stat("folios_referenced"));
+	split = refdax_stat("pmd_folios_split");
+	switch (variant->op) {
+	case OP_MUNMAP:
+		ASSERT_EQ(0, munmap(p, PMD / 2));
+		break;
+	case OP_MPROTECT:
+		ASSERT_EQ(0, mprotect(p, PMD / 2, PROT_READ));
+		break;
+	case OP_DONTNEED:
+		ASSERT_EQ(0, madvise(p + 16 * PAGE, 32 * PAGE, MADV_DONTNEED));
+		break;
+	}
+	/* The first window's PMD is gone and its folio split; the second is untouched. */
+	ASSERT_EQ(split + 1, refdax_stat("pmd_folios_split"));
+	ASSERT_EQ(1, refdax_stat("folios_referenced"));
+	pmd = refdax_stat("pmd_faults");
+	pte = refdax_stat("pte_faults");
+	if (variant->op == OP_MUNMAP) {
+		ASSERT_TRUE(touched(p + PMD / 2, PMD + PMD / 2, 3 + PER_PMD / 2));
+		ASSERT_EQ(pte + PER_PMD / 2, refdax_stat("pte_faults"));
+		ASSERT_EQ(1 + PER_PMD / 2, refdax_stat("folios_referenced"));
+		ASSERT_EQ(0, munmap(p + PMD / 2, PMD + PMD / 2));
+	} else {
+		ASSERT_TRUE(touched(p, 2 * PMD, 3));
+		/* What is still one VMA around the window may map it with a PMD again. */
+		ASSERT_EQ(pte + pmd + (variant->op == OP_MPROTECT ? PER_PMD : 1),
+			  refdax_stat("pte_faults") + refdax_stat("pmd_faults"));
+		ASSERT_EQ(0, munmap(p, 2 * PMD));
+	}
+	ASSERT_EQ(0, refdax_stat("folios_referenced"));
+	close(fd);
+}
+
+/* fork: the child refaults the PMD over the parent's folio; nothing is built again. */
+TEST_F(pmd, fork_child_maps_the_same_folio)
+{
+	long long built, pmd;
+	int fd = sized_file("f", PMD), status;
+	char *p;
+	pid_t pid;
+
+	ASSERT_LE(0, fd);
+	p = map_shared(fd, PMD);
+	ASSERT_NE(MAP_FAILED, p);
+	touch(p, PMD, 9);
+	built = refdax_stat("pmd_folios_built");
+	pmd = refdax_stat("pmd_faults");
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0)
+		_exit(touched(p, PMD, 9) ? 0 : 1);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ASSERT_EQ(pmd + 1, refdax_stat("pmd_faults"));
+	ASSERT_EQ(built, refdax_stat("pmd_folios_built"));
+	ASSERT_EQ(1, refdax_stat("folios_referenced"));
+	ASSERT_EQ(0, munmap(p, PMD));
+	close(fd);
+}
+
+/*
+ * Truncating part of a PMD-mapped extent: the mapping goes, the blocks past the new size
+ * are Busy while the folio is referenced and released by its one notification.
+ */
+TEST_F(pmd, truncate_part_of_a_pmd_extent)
+{
+	long long released = refdax_stat("busy_released"), freeb;
+	int fd = sized_file("f", 2 * PMD);
+	char *p;
+
+	ASSERT_LE(0, fd);
+	p = map_shared(fd, 2 * PMD);
+	ASSERT_NE(MAP_FAILED, p);
+	touch(p, 2 * PMD, 1);
+	freeb = free_blocks();
+	ASSERT_EQ(0, trace_refdax(1));
+	ASSERT_EQ(0, ftruncate(fd, PMD + PMD / 2));
+	/* Busy at truncate (the PMD held the folio), released by the zap's notification. */
+	ASSERT_EQ(PER_PMD / 2, trace_count("refdax_block_busy: "));
+	ASSERT_EQ(released + PER_PMD / 2, refdax_stat("busy_released"));
+	ASSERT_EQ(0, refdax_stat("blocks_busy"));
+	ASSERT_EQ(freeb + PER_PMD / 2, free_blocks());
+	ASSERT_EQ(1, trace_count(" order=9 "));
+	/* The first window is still a PMD; the second refaults with PTEs up to EOF. */
+	ASSERT_EQ(1, refdax_stat("folios_referenced"));
+	ASSERT_TRUE(touched(p, PMD + PMD / 2, 1));
+	ASSERT_EQ(0, munmap(p, 2 * PMD));
+	close(fd);
+}
+
+/*
+ * A pinned page of a PMD folio (spliced into a pipe) keeps the whole folio referenced: after
+ * munmap and truncate all 512 blocks are Busy until the pipe lets go, then one order-9 free
+ * releases them all. The spliced page's data is intact until then.
+ */
+TEST_F(pmd, pinned_subpage_keeps_the_whole_folio)
+{
+	long long released = refdax_stat("busy_released"), split, freeb;
+	int fd = sized_file("f", PMD), pfd[2];
+	struct iovec iov;
+	char out[PAGE];
+	char *p;
+
+	ASSERT_LE(0, fd);
+	p = map_shared(fd, PMD);
+	ASSERT_NE(MAP_FAILED, p);
+	memset(p, 0x3c, PMD);
+	ASSERT_EQ(0, pipe(pfd));
+	iov.iov_base = p + 77 * PAGE;
+	iov.iov_len = PAGE;
+	ASSERT_EQ(PAGE, vmsplice(pfd[1], &iov, 1, 0));
+	split = refdax_stat("pmd_folios_split");
+	ASSERT_EQ(0, munmap(p, PMD));
+	ASSERT_EQ(1, refdax_stat("folios_referenced"));
+	ASSERT_EQ(split, refdax_stat("pmd_folios_split"));
+
+	freeb = free_blocks();
+	ASSERT_EQ(0, ftruncate(fd, 0));
+	ASSERT_EQ(PER_PMD, refdax_stat("blocks_busy"));
+	ASSERT_EQ(freeb, free_blocks());
+
+	/* Reading the pipe empties it: that drops the last reference. */
+	ASSERT_EQ(0, trace_refdax(1));
+	ASSERT_EQ(PAGE, read(pfd[0], out, PAGE));
+	for (int i = 0; i < PAGE; i++)
+		ASSERT_EQ(0x3c, out[i]);
+	close(pfd[0]);
+	close(pfd[1]);
+	ASSERT_EQ(0, refdax_stat("blocks_busy"));
+	ASSERT_EQ(released + PER_PMD, refdax_stat("busy_released"));
+	ASSERT_EQ(split + 1, refdax_stat("pmd_folios_split"));
+	ASSERT_EQ(freeb + PER_PMD, free_blocks());
+	ASSERT_EQ(1, trace_count(" order=9 "));
+	close(fd);
+}
+
+TEST_HARNESS_MAIN
