@@ -257,13 +257,18 @@ impl Pool {
     }
 
     /// `block` leaves its file; `folio_of` finds the folio its page belongs to now (called
-    /// under the pool lock, so that no split intervenes). Free now if nobody references that
-    /// folio, else Busy until its notification.
+    /// under the pool lock, so that no split intervenes). Free now if that folio is an idle
+    /// page, else Busy until its notification.
     pub(crate) fn release<'f>(&self, block: u32, folio_of: impl FnOnce() -> Option<&'f Folio>) {
         let b = block as usize;
         let mut inner = self.inner.lock();
-        let refs = folio_of().map_or(0, |f| f.ref_count());
-        if refs == 0 {
+        let (refs, order) = folio_of().map_or((0, 0), |f| (f.ref_count(), f.order()));
+        // A compound folio exists only while referenced or until its free notification,
+        // which splits it under this lock: at refcount zero that notification is still on
+        // its way (the refcount dropped, `free_zone_device_folio()` has not called us yet).
+        // Freeing the block now would let another file take a page of a folio that the
+        // notification has yet to split; it is Busy until then.
+        if refs == 0 && order == 0 {
             inner.free.set(b);
             inner.nfree += 1;
             let ino = inner.owner[b];

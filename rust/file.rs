@@ -446,6 +446,11 @@ impl FileData {
         if index >= pages(inode.size()) {
             return VmFaultResult::SigBus;
         }
+        // A PMD fault on the same window, serialised by `map`, mapped it since the core
+        // chose the PTE path: nothing to do, the access is retried.
+        if vmf.pmd_is_huge() {
+            return VmFaultResult::NoPage;
+        }
         // A hole gets a zeroed block, for reads too: every mapped page is a pmem page.
         if map.get(index).is_none() {
             let eof = pages(inode.size());

@@ -242,6 +242,28 @@ void refdax_fill_statfs(struct kstatfs *buf, u64 magic, u64 blocks, u64 free, u6
 	buf->f_namelen = namelen;
 }
 
+/*
+ * Whether the fault's PMD now maps a huge page: a PMD fault of another thread won the race
+ * for this 2 MiB (fs/dax.c makes the same check before inserting a PTE).
+ */
+bool refdax_vmf_pmd_is_huge(struct vm_fault *vmf)
+{
+	return vmf->pmd && pmd_trans_huge(pmdp_get_lockless(vmf->pmd));
+}
+
+/*
+ * Whether vmf_insert_folio_pmd() of the folio at @pfn may go ahead at the fault's PMD: it is
+ * empty, or maps that very folio (a write upgrade). Anything else (a PTE table another fault
+ * installed since the core saw the PMD empty, another folio) means the fault raced and must
+ * just be retried, as fs/dax.c does; insert_pmd() would WARN on it.
+ */
+bool refdax_vmf_pmd_insertable(struct vm_fault *vmf, unsigned long pfn)
+{
+	pmd_t pmd = pmdp_get_lockless(vmf->pmd);
+
+	return pmd_none(pmd) || (pmd_trans_huge(pmd) && pmd_pfn(pmd) == pfn);
+}
+
 bool refdax_vma_populates(struct vm_area_struct *vma)
 {
 	return (vma->vm_flags & VM_LOCKED_MASK) == VM_LOCKED;

@@ -19,6 +19,7 @@ struct page;
 struct resource;
 struct super_block;
 struct vm_area_struct;
+struct vm_fault;
 
 struct folio *refdax_pfn_folio(unsigned long pfn);
 struct page *refdax_pfn_page(unsigned long pfn);
@@ -66,6 +67,8 @@ void refdax_inode_unlock(struct inode *inode);
 void refdax_inode_lock_shared(struct inode *inode);
 void refdax_inode_unlock_shared(struct inode *inode);
 bool refdax_vma_populates(struct vm_area_struct *vma);
+bool refdax_vmf_pmd_is_huge(struct vm_fault *vmf);
+bool refdax_vmf_pmd_insertable(struct vm_fault *vmf, unsigned long pfn);
 void refdax_vma_set_flags(struct vm_area_struct *vma, unsigned long flags);
 
 void refdax_touch(struct inode *dir);

@@ -104,6 +104,10 @@ unsafe extern "C" {
     pub(super) fn refdax_fs_type_unregister_keys(fs_type: *mut bindings::file_system_type);
     /// Whether the VMA is `VM_LOCKED` and not lock-on-fault: populated right after mmap.
     pub(super) fn refdax_vma_populates(vma: *mut bindings::vm_area_struct) -> bool;
+    /// Whether the fault's PMD maps a huge page now.
+    pub(super) fn refdax_vmf_pmd_is_huge(vmf: *mut bindings::vm_fault) -> bool;
+    /// Whether the fault's PMD is empty or maps the folio at `pfn` (see the C comment).
+    pub(super) fn refdax_vmf_pmd_insertable(vmf: *mut bindings::vm_fault, pfn: c_ulong) -> bool;
 }
 
 /// `REFDAX_OPT_PTE_ONLY` (`rust/refdax_shim.h`): the `pte_only` mount option.

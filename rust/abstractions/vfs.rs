@@ -366,6 +366,15 @@ impl VmFault {
         (addr.wrapping_sub(self.vma_range().start) >> bindings::PAGE_SHIFT).wrapping_add(pgoff)
     }
 
+    /// Whether a PMD maps the faulting address's 2 MiB now: a PMD fault of another thread
+    /// won the race. A PTE insert there is a bug (`walk_to_pmd()`); the fault should just
+    /// return and be retried, as `fs/dax.c` does. Stable only under a lock that PMD faults
+    /// of the same file also hold around their insert.
+    pub(crate) fn pmd_is_huge(&self) -> bool {
+        // SAFETY: the fault is valid (type invariant).
+        unsafe { ffi::refdax_vmf_pmd_is_huge(self.0.get()) }
+    }
+
     /// Whether the fault holds only the per-VMA lock, not the mmap lock. Such a fault that
     /// falls back to PTEs is retried under the mmap lock (the PTE path of a file without
     /// `->map_pages` needs it), so the handler runs twice for it.
@@ -407,10 +416,19 @@ impl VmFault {
 
     /// Maps the PMD-sized `folio` at the faulting address's 2 MiB window with
     /// `vmf_insert_folio_pmd()`: one PMD, one folio reference, one PMD rmap. The caller has
-    /// checked that the window lies inside the VMA and maps the folio's file pages.
+    /// checked that the window lies inside the VMA and maps the folio's file pages, and holds
+    /// a lock that the file's PTE faults also hold around their inserts.
+    ///
+    /// If the PMD is no longer empty (a PTE fault of another thread installed a page table
+    /// since the core looked) or maps another folio, nothing is inserted and the access is
+    /// retried ([`VmFaultResult::NoPage`]), as `fs/dax.c` does.
     pub(crate) fn insert_folio_pmd(&self, folio: &FolioRef<'_>, write: bool) -> VmFaultResult {
         if folio.order() != bindings::HPAGE_PMD_ORDER {
             return VmFaultResult::SigBus;
+        }
+        // SAFETY: the fault is valid; `pmd` is set for a PMD fault.
+        if !unsafe { ffi::refdax_vmf_pmd_insertable(self.0.get(), folio.pfn()) } {
+            return VmFaultResult::NoPage;
         }
         // SAFETY: the fault is valid, the folio is PMD-sized and we hold a reference on it.
         let ret = unsafe { bindings::vmf_insert_folio_pmd(self.0.get(), folio.as_raw(), write) };

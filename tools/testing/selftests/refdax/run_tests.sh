@@ -10,7 +10,7 @@ set -a
 set +a
 
 # The order matters: the module tests leave refdax unloaded, the later ones load it again.
-TESTS=(refdax_module refdax_notify refdax_fs refdax_map refdax_pmd refdax_tools.sh)
+TESTS=(refdax_module refdax_notify refdax_fs refdax_map refdax_pmd refdax_stress refdax_tools.sh)
 
 passed=0 failed=0 skipped=0
 save() { printf 'passed=%d\nfailed=%d\nskipped=%d\n' "$passed" "$failed" "$skipped" >"$results"; }
