@@ -4,6 +4,7 @@
 #   make run [CMD='...']   set up, build, boot the guest (a shell, the demo, or CMD)
 #   make test              set up, check, build, boot the guest and run every test
 #   make check             rustfmt --check and a CLIPPY=1 build of the module, no warnings
+#   make bench             the bench kernel: refdax vs ext4 -o dax, device-dax, tmpfs, anon
 #   make module | kernel | selftests | setup | clean | distclean
 
 # When the kernel build calls back into this directory, Kbuild (not this file) is read.
@@ -12,6 +13,8 @@ CMD            ?=
 NVDIMM_SIZE    ?= 2G
 NVDIMM0_SIZE   ?= $(NVDIMM_SIZE)
 NVDIMM1_SIZE   ?= $(NVDIMM_SIZE)
+NVDIMM2_SIZE   ?= 0
+BENCH_RUNS     ?= 5
 REFDAX_CACHE   ?= /var/cache/refdax
 KERNEL_PATCHES ?= all
 TIMEOUT        ?= 2400
@@ -24,7 +27,7 @@ export FLAVOUR NVDIMM0_SIZE NVDIMM1_SIZE REFDAX_CACHE KERNEL_PATCHES TIMEOUT GUE
 
 S := scripts
 
-.PHONY: all setup kernel module selftests check run test clean distclean
+.PHONY: all setup kernel module selftests check run test bench clean distclean
 
 all: module selftests
 
@@ -42,6 +45,16 @@ selftests: kernel
 
 check: kernel
 	@$(S)/check.sh
+
+# Always the bench kernel, with a third NVDIMM; results in build/bench/.
+bench:
+	@$(MAKE) --no-print-directory FLAVOUR=bench module selftests
+	@mkdir -p build/bench
+	@$(CC) -O2 -Wall -Wextra -o build/bench/refdax_bench tools/refdax-bench/refdax_bench.c
+	@FLAVOUR=bench NVDIMM2_SIZE=$(if $(filter 0,$(NVDIMM2_SIZE)),2G,$(NVDIMM2_SIZE)) \
+		CMD='BENCH_RUNS=$(BENCH_RUNS) "$$REFDAX_TOP"/qemu/guest/bench.sh' $(S)/run-guest.sh run
+	@cp build/guest/bench.json build/guest/bench.txt build/bench/
+	@echo "refdax: results in build/bench/bench.txt and build/bench/bench.json"
 
 run: module selftests
 	@CMD='$(subst ','\'',$(value CMD))' $(S)/run-guest.sh run
