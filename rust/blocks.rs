@@ -33,7 +33,7 @@ use crate::{
     abstractions::{folio::Folio, pagemap::PagemapOwner, trace},
     stats::Stats,
 };
-use kernel::{new_spinlock_irq, pr_warn_once, prelude::*, sync::SpinLockIrq};
+use kernel::{new_spinlock_irq, pr_warn, pr_warn_once, prelude::*, sync::SpinLockIrq};
 
 /// Blocks in an extent: the pages of a PMD-sized folio (2 MiB on x86-64).
 pub(crate) const EXTENT: usize = 512;
@@ -115,6 +115,10 @@ struct Inner {
     free: Bitmap,
     /// Blocks waiting for their folio's free notification.
     busy: Bitmap,
+    /// Blocks whose page failed (memory failure): never free again.
+    poisoned: Bitmap,
+    /// Poisoned blocks in no file and not Busy: out of service.
+    nquarantined: usize,
     nfree: usize,
     nbusy: usize,
     /// Where the next search starts, so that allocation sweeps the range.
@@ -150,6 +154,8 @@ impl Pool {
         let inner = Inner {
             free: Bitmap::new(nblocks, true)?,
             busy: Bitmap::new(nblocks, false)?,
+            poisoned: Bitmap::new(nblocks, false)?,
+            nquarantined: 0,
             nfree: nblocks,
             nbusy: 0,
             next: 0,
@@ -269,9 +275,8 @@ impl Pool {
         // Freeing the block now would let another file take a page of a folio that the
         // notification has yet to split; it is Busy until then.
         if refs == 0 && order == 0 {
-            inner.free.set(b);
-            inner.nfree += 1;
             let ino = inner.owner[b];
+            inner.give_back(b);
             drop(inner);
             trace::block_release(b, ino as usize);
         } else {
@@ -282,13 +287,60 @@ impl Pool {
         }
     }
 
+    /// Page `pfn` failed: its block is never handed out again. A free block is taken out of
+    /// service now; one in a file stays there (its accesses fail) until it leaves, and is
+    /// then quarantined instead of freed; a Busy one is quarantined at its notification.
+    pub(crate) fn poison(&self, pfn: usize) -> Result {
+        let b = self.block_of(pfn).ok_or(ENXIO)?;
+        let mut inner = self.inner.lock();
+        if inner.poisoned.test(b) {
+            return Ok(());
+        }
+        inner.poisoned.set(b);
+        if inner.free.test(b) {
+            inner.free.clear(b);
+            inner.nfree -= 1;
+            inner.nquarantined += 1;
+        }
+        drop(inner);
+        self.stats.pages_poisoned.inc();
+        pr_warn!("memory failure at pfn {pfn:#x}: block {b} taken out of service\n");
+        Ok(())
+    }
+
+    /// Whether `block`'s page has failed.
+    pub(crate) fn is_poisoned(&self, block: u32) -> bool {
+        self.inner.lock().poisoned.test(block as usize)
+    }
+
+    /// Poisoned blocks taken out of service (in no file).
+    pub(crate) fn quarantined(&self) -> usize {
+        self.inner.lock().nquarantined
+    }
+
     fn block_of(&self, pfn: usize) -> Option<usize> {
         pfn.checked_sub(self.first_pfn)
             .filter(|&b| b < self.nblocks)
     }
 }
 
+impl Inner {
+    /// Block `b` is nobody's any more: free, or out of service if its page failed.
+    fn give_back(&mut self, b: usize) {
+        if self.poisoned.test(b) {
+            self.nquarantined += 1;
+        } else {
+            self.free.set(b);
+            self.nfree += 1;
+        }
+    }
+}
+
 impl PagemapOwner for Pool {
+    fn memory_failure(&self, pfn: usize) -> Result {
+        self.poison(pfn)
+    }
+
     fn folio_free(&self, folio: &Folio) {
         self.stats.folio_free_calls.inc();
         let pfn = folio.pfn();
@@ -314,8 +366,7 @@ impl PagemapOwner for Pool {
             if inner.busy.test(k) {
                 inner.busy.clear(k);
                 inner.nbusy -= 1;
-                inner.free.set(k);
-                inner.nfree += 1;
+                inner.give_back(k);
                 self.stats.busy_released.inc();
                 trace::block_release(k, inner.owner[k] as usize);
             }

@@ -234,6 +234,8 @@ impl Device {
         writeln!(f, "blocks_total {}", self.pool().total())?;
         writeln!(f, "blocks_free {free}")?;
         writeln!(f, "blocks_busy {busy}")?;
+        writeln!(f, "blocks_quarantined {}", self.pool().quarantined())?;
+        writeln!(f, "pages_poisoned {}", s.pages_poisoned.get())?;
         writeln!(f, "probes {}", s.probes.get())?;
         // The scan for `folios_referenced` above, timed: what teardown costs per pass.
         writeln!(f, "scan_pages {}", self.last_scan_pages.load(Relaxed))?;

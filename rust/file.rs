@@ -270,14 +270,20 @@ impl FileData {
             return Ok(0);
         }
         let end = size.min(pos.saturating_add(iter.count() as u64));
+        let mut poisoned = false;
         let done = self.copy_pages(pos, end, |block, offset, n| match block {
+            // A failed page reads as an error, never as data.
+            Some(b) if dev.pool().is_poisoned(b) => {
+                poisoned = true;
+                0
+            }
             Some(b) => dev
                 .pagemap()
                 .copy_to_iter(dev.pool().pfn(b), offset, n, iter),
             None => iter.zero(n),
         });
         if done == 0 {
-            return Err(EFAULT);
+            return Err(if poisoned { EIO } else { EFAULT });
         }
         Ok(done)
     }
@@ -319,14 +325,19 @@ impl FileData {
         let eof = pages(end.max(inode.size()));
         self.fill_holes(dev, inode, (pos >> PAGE_SHIFT) as usize, pages(end), eof)?;
         // `fill_holes` gave every page a block; a hole here would be a bug: stop there.
-        let done = self.copy_pages(pos, end, |block, offset, n| {
-            block.map_or(0, |b| {
-                dev.pagemap()
-                    .copy_from_iter(dev.pool().pfn(b), offset, n, iter)
-            })
+        let mut poisoned = false;
+        let done = self.copy_pages(pos, end, |block, offset, n| match block {
+            Some(b) if dev.pool().is_poisoned(b) => {
+                poisoned = true;
+                0
+            }
+            Some(b) => dev
+                .pagemap()
+                .copy_from_iter(dev.pool().pfn(b), offset, n, iter),
+            None => 0,
         });
         if done == 0 && count > 0 {
-            return Err(EFAULT);
+            return Err(if poisoned { EIO } else { EFAULT });
         }
         let at = pos + done as u64;
         if at > inode.size() {
@@ -426,6 +437,9 @@ impl FileData {
         for i in 0..npages.min(eof.saturating_sub(vma.pgoff())) {
             let index = vma.pgoff() + i;
             let Some(b) = map.get(index) else { continue };
+            if dev.pool().is_poisoned(b) {
+                continue;
+            }
             let pfn = dev.pool().pfn(b);
             let Some(folio) = dev.get_page(pfn) else {
                 continue;
@@ -463,6 +477,9 @@ impl FileData {
         let Some(b) = map.get(index) else {
             return VmFaultResult::SigBus;
         };
+        if dev.pool().is_poisoned(b) {
+            return VmFaultResult::HwPoison;
+        }
         let pfn = dev.pool().pfn(b);
         // Our reference keeps the refcount above zero across the insert, as fs/dax.c does.
         // The page may be one of a PMD-sized folio mapped elsewhere: then it is mapped as a
@@ -535,6 +552,9 @@ impl FileData {
             pfn % LEAF == 0 && (1..LEAF).all(|i| map.get(index + i) == Some(first + i as u32));
         if !contiguous {
             return fallback(PmdFallback::ShortExtent);
+        }
+        if (0..LEAF as u32).any(|i| dev.pool().is_poisoned(first + i)) {
+            return fallback(PmdFallback::Poisoned);
         }
         let folio = match dev.get_pmd_folio(pfn, PMD_ORDER) {
             Ok((folio, _built)) => {

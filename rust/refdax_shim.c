@@ -101,6 +101,43 @@ void refdax_folio_free(struct folio *folio)
 	refdax_pgmap_folio_free(folio);
 }
 
+/*
+ * The memory_failure op, in C beside folio_free for the same reason; refdax's Rust end
+ * quarantines the blocks, then every file mapping of each page is zapped.
+ */
+int refdax_memory_failure(struct dev_pagemap *pgmap, unsigned long pfn,
+			  unsigned long nr_pages, int mf_flags)
+{
+	return refdax_pgmap_memory_failure(pgmap, pfn, nr_pages, mf_flags);
+}
+
+/*
+ * Zaps every mapping of page @pfn in the file it belongs to (folio->mapping and index), so
+ * that the next access faults. Inodes are freed after an RCU grace period and refdax clears
+ * folio->mapping before an inode is evicted, so under rcu_read_lock() the mapping's inode may
+ * be grabbed; igrab() refuses one being freed. Returns whether a file was found.
+ */
+bool refdax_unmap_page_from_file(unsigned long pfn)
+{
+	struct folio *folio = page_folio(pfn_to_page(pfn));
+	struct address_space *mapping;
+	struct inode *inode = NULL;
+	pgoff_t index = 0;
+
+	rcu_read_lock();
+	mapping = READ_ONCE(folio->mapping);
+	if (mapping && !((unsigned long)mapping & FOLIO_MAPPING_FLAGS)) {
+		index = folio->index + (pfn - folio_pfn(folio));
+		inode = igrab(mapping->host);
+	}
+	rcu_read_unlock();
+	if (!inode)
+		return false;
+	unmap_mapping_range(inode->i_mapping, (loff_t)index << PAGE_SHIFT, PAGE_SIZE, 0);
+	iput(inode);
+	return true;
+}
+
 struct resource *refdax_request_mem_region(u64 start, u64 n, const char *name)
 {
 	return request_mem_region(start, n, name);

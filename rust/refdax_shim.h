@@ -36,6 +36,12 @@ struct resource *refdax_request_mem_region(u64 start, u64 n, const char *name);
 void refdax_release_mem_region(u64 start, u64 n);
 
 void refdax_folio_free(struct folio *folio);
+int refdax_memory_failure(struct dev_pagemap *pgmap, unsigned long pfn,
+			  unsigned long nr_pages, int mf_flags);
+/* Defined in Rust by pagemap_ops!. */
+int refdax_pgmap_memory_failure(struct dev_pagemap *pgmap, unsigned long pfn,
+				unsigned long nr_pages, int mf_flags);
+bool refdax_unmap_page_from_file(unsigned long pfn);
 /* Defined in Rust by pagemap_ops!. */
 void refdax_pgmap_folio_free(struct folio *folio);
 

@@ -107,7 +107,8 @@ TRACE_EVENT(refdax_pmd_fallback,
 				   { 3, "subpages_mapped" },
 				   { 4, "private_write" },
 				   { 5, "pte_only" },
-				   { 6, "no_memory" }))
+				   { 6, "no_memory" },
+				   { 7, "poisoned" }))
 );
 
 #endif /* _REFDAX_TRACE_H */

@@ -59,10 +59,12 @@ pub(crate) enum PmdFallback {
     PteOnly = 5,
     /// No memory for the block map.
     NoMemory = 6,
+    /// A page of the window failed (memory failure).
+    Poisoned = 7,
 }
 
 impl PmdFallback {
-    pub(crate) const ALL: [Self; 7] = [
+    pub(crate) const ALL: [Self; 8] = [
         Self::Misaligned,
         Self::ShortExtent,
         Self::FileEnd,
@@ -70,6 +72,7 @@ impl PmdFallback {
         Self::PrivateWrite,
         Self::PteOnly,
         Self::NoMemory,
+        Self::Poisoned,
     ];
 
     /// The name in the trace event and in the stats file (`pmd_fallback_NAME`).
@@ -82,6 +85,7 @@ impl PmdFallback {
             Self::PrivateWrite => "private_write",
             Self::PteOnly => "pte_only",
             Self::NoMemory => "no_memory",
+            Self::Poisoned => "poisoned",
         }
     }
 }
@@ -104,6 +108,8 @@ pub(crate) struct Stats {
     pub(crate) pmd_fallbacks: [Counter; PmdFallback::ALL.len()],
     /// Pages mapped with `vm_insert_page()` at mmap time (populating mappings).
     pub(crate) mmap_inserts: Counter,
+    /// Pages reported failed (memory failure) and taken out of service.
+    pub(crate) pages_poisoned: Counter,
     /// Folio-free probes run (one at load, one per write to `probe_free`).
     pub(crate) probes: Counter,
 }
@@ -130,6 +136,7 @@ impl Stats {
             pmd_fallbacks: [const { Counter::new() }; PmdFallback::ALL.len()],
             mmap_inserts: Counter::new(),
             probes: Counter::new(),
+            pages_poisoned: Counter::new(),
         }
     }
 }

@@ -46,6 +46,16 @@ unsafe extern "C" {
     pub(super) fn refdax_release_mem_region(start: u64, n: u64);
     /// The pagemap's `folio_free` op: forwards to `refdax_pgmap_folio_free` (Rust).
     pub(super) fn refdax_folio_free(folio: *mut bindings::folio);
+    /// The pagemap's `memory_failure` op: forwards to `refdax_pgmap_memory_failure` (Rust).
+    pub(super) fn refdax_memory_failure(
+        pgmap: *mut bindings::dev_pagemap,
+        pfn: c_ulong,
+        nr_pages: c_ulong,
+        mf_flags: c_int,
+    ) -> c_int;
+    /// Zaps the file mappings of page `pfn` (through its folio's mapping and index); false if
+    /// it belongs to no file.
+    pub(super) fn refdax_unmap_page_from_file(pfn: c_ulong) -> bool;
     pub(super) fn refdax_trace_folio_free(
         pfn: c_ulong,
         order: c_uint,

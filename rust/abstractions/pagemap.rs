@@ -33,6 +33,12 @@ pub(crate) trait PagemapOwner: Send + Sync {
     ///
     /// Runs in any context, atomic included (see the module documentation): must not sleep.
     fn folio_free(&self, folio: &Folio);
+
+    /// Page `pfn` has failed (a machine check, or `MADV_HWPOISON`): the owner must stop
+    /// handing it out. Afterwards every file mapping of the page is zapped, so that the next
+    /// access faults and the owner can refuse it (`VM_FAULT_HWPOISON`). Process context,
+    /// under the kernel's memory-failure mutex.
+    fn memory_failure(&self, pfn: usize) -> Result;
 }
 
 /// The `dev_pagemap_ops` table of one owner type; make it with [`pagemap_ops!`].
@@ -54,14 +60,15 @@ impl<T: PagemapOwner> PagemapOps<T> {
     ///
     /// # Safety
     ///
-    /// `refdax_pgmap_folio_free` must do nothing but call [`folio_free_trampoline::<T>`]
-    /// with its argument: use [`pagemap_ops!`].
+    /// `refdax_pgmap_folio_free` and `refdax_pgmap_memory_failure` must do nothing but call
+    /// [`folio_free_trampoline::<T>`] and [`memory_failure_trampoline::<T>`] with their
+    /// arguments: use [`pagemap_ops!`].
     pub(crate) const unsafe fn new() -> Self {
         Self {
             raw: bindings::dev_pagemap_ops {
                 folio_free: Some(ffi::refdax_folio_free),
                 migrate_to_ram: None,
-                memory_failure: None,
+                memory_failure: Some(ffi::refdax_memory_failure),
                 folio_split: None,
             },
             _owner: PhantomData,
@@ -85,6 +92,27 @@ macro_rules! pagemap_ops {
             unsafe { $crate::abstractions::pagemap::folio_free_trampoline::<$owner>(folio) }
         }
 
+        /// The Rust end of the pagemap's `memory_failure` op, called by
+        /// `refdax_memory_failure()`.
+        ///
+        /// # Safety
+        ///
+        /// Only for the C shim, with a pagemap whose ops are this table.
+        #[no_mangle]
+        unsafe extern "C" fn refdax_pgmap_memory_failure(
+            pgmap: *mut kernel::bindings::dev_pagemap,
+            pfn: kernel::ffi::c_ulong,
+            nr_pages: kernel::ffi::c_ulong,
+            _flags: kernel::ffi::c_int,
+        ) -> kernel::ffi::c_int {
+            // SAFETY: the kernel calls the op only for pagemaps created with `$name`.
+            unsafe {
+                $crate::abstractions::pagemap::memory_failure_trampoline::<$owner>(
+                    pgmap, pfn, nr_pages,
+                )
+            }
+        }
+
         $vis static $name: $crate::abstractions::pagemap::PagemapOps<$owner> =
             // SAFETY: `refdax_pgmap_folio_free` above only forwards to the trampoline.
             unsafe { $crate::abstractions::pagemap::PagemapOps::new() };
@@ -106,6 +134,34 @@ pub(crate) unsafe fn folio_free_trampoline<T: PagemapOwner>(folio: *mut bindings
     // SAFETY: the pagemap is the `pgmap` field of a live, pinned `DevPagemap<T>` (caller).
     let this = unsafe { &*kernel::container_of!(Opaque::cast_from(pgmap), DevPagemap<T>, pgmap) };
     this.owner.folio_free(folio);
+}
+
+/// Forwards the kernel's `memory_failure` call to the owner, page by page, then zaps the
+/// failed pages' file mappings.
+///
+/// # Safety
+///
+/// `pgmap` must be the `pgmap` of a live [`DevPagemap<T>`].
+#[doc(hidden)]
+pub(crate) unsafe fn memory_failure_trampoline<T: PagemapOwner>(
+    pgmap: *mut bindings::dev_pagemap,
+    pfn: usize,
+    nr_pages: usize,
+) -> core::ffi::c_int {
+    // SAFETY: the pagemap is the `pgmap` field of a live, pinned `DevPagemap<T>` (caller).
+    let this = unsafe { &*kernel::container_of!(Opaque::cast_from(pgmap), DevPagemap<T>, pgmap) };
+    let pfns = this.pfns();
+    for p in pfn..pfn.saturating_add(nr_pages) {
+        if !pfns.contains(&p) {
+            return ENXIO.to_errno();
+        }
+        if let Err(e) = this.owner.memory_failure(p) {
+            return e.to_errno();
+        }
+        // SAFETY: `p` is inside the pagemap, so it has a struct page.
+        unsafe { ffi::refdax_unmap_page_from_file(p) };
+    }
+    0
 }
 
 /// An FS DAX pagemap: `ZONE_DEVICE` struct pages of type `MEMORY_DEVICE_FS_DAX` over a claimed

@@ -306,6 +306,8 @@ pub(crate) enum VmFaultResult {
     SigBus,
     /// Out of memory.
     Oom,
+    /// The page has failed (memory failure): the process gets `SIGBUS` (`BUS_MCEERR_AR`).
+    HwPoison,
     /// Not served with a PMD: the core retries with PTEs (only from
     /// [`FileSystem::huge_fault`]).
     Fallback,
@@ -318,6 +320,7 @@ impl VmFaultResult {
             Self::CowSource => 0,
             Self::SigBus => bindings::vm_fault_reason_VM_FAULT_SIGBUS,
             Self::Oom => bindings::vm_fault_reason_VM_FAULT_OOM,
+            Self::HwPoison => bindings::vm_fault_reason_VM_FAULT_HWPOISON,
             Self::Fallback => bindings::vm_fault_reason_VM_FAULT_FALLBACK,
         }
     }

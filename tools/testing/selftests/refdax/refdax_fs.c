@@ -8,6 +8,8 @@
 #include <linux/falloc.h>
 #include <sys/mman.h>
 #include <sys/statfs.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 
 #include "refdax_util.h"
 #include "kselftest_harness.h"
@@ -354,6 +356,118 @@ TEST_F(fs, unknown_mount_option_refused)
 	/* Options are parsed before the superblock: refused whatever else is mounted. */
 	ASSERT_EQ(-1, mount("none", "/tmp/refdax2", "refdax", 0, "bogus"));
 	ASSERT_EQ(EINVAL, errno);
+}
+
+#define FAILSLAB "/sys/kernel/debug/failslab"
+
+/* One round of work on files f0..f7 in a child whose slab allocations fail at random. */
+static int failslab_child(unsigned int seed)
+{
+	char name[16], buf[8192];
+	int errors = 0;
+
+	if (write_file("/proc/self/make-it-fail", "1"))
+		return 100;
+	for (int k = 0; k < 400; k++) {
+		int fd, op = rand_r(&seed) % 6;
+		long off = (rand_r(&seed) % 1024) * 4096L;
+		char *p;
+
+		snprintf(name, sizeof(name), "f%d", rand_r(&seed) % 8);
+		fd = open(name, O_CREAT | O_RDWR, 0644);
+		if (fd < 0) {
+			errors++;
+			continue;
+		}
+		memset(buf, 'a' + k % 26, sizeof(buf));
+		switch (op) {
+		case 0:
+			errors += pwrite(fd, buf, sizeof(buf), off) != sizeof(buf);
+			break;
+		case 1:
+			errors += fallocate(fd, 0, off, 3 << 20) != 0;
+			break;
+		case 2:
+			errors += ftruncate(fd, off) != 0;
+			break;
+		case 3:
+			errors += fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, 1 << 20) != 0;
+			break;
+		case 4:
+			p = mmap(NULL, 4 << 20, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+			if (p == MAP_FAILED || ftruncate(fd, 4 << 20)) {
+				errors++;
+			} else {
+				for (long i = 0; i < (4 << 20); i += 64 * 4096)
+					p[i] = 1;
+			}
+			if (p != MAP_FAILED)
+				munmap(p, 4 << 20);
+			break;
+		case 5:
+			errors += unlink(name) != 0;
+			break;
+		}
+		close(fd);
+	}
+	write_file("/proc/self/make-it-fail", "0");
+	printf("# failslab round: %d operations failed\n", errors);
+	return 0;
+}
+
+/*
+ * Allocation failures inside refdax and the VFS (failslab, task-filtered to a child doing
+ * writes, fallocate, truncate, punch, faults and unlinks) leave the file system consistent:
+ * every file reads back what its size and blocks say, nothing stays referenced or busy, and
+ * free + blocks in files + out of service == total.
+ */
+TEST_F(fs, failslab_leaves_fs_consistent)
+{
+	long long total = refdax_stat("blocks_total"), in_files = 0;
+	int status;
+	pid_t pid;
+
+	if (access(FAILSLAB "/probability", W_OK))
+		SKIP(return, "no failslab in this kernel");
+	ASSERT_EQ(0, write_file(FAILSLAB "/task-filter", "Y"));
+	ASSERT_EQ(0, write_file(FAILSLAB "/probability", "10"));
+	ASSERT_EQ(0, write_file(FAILSLAB "/interval", "1"));
+	ASSERT_EQ(0, write_file(FAILSLAB "/times", "-1"));
+	ASSERT_EQ(0, write_file(FAILSLAB "/verbose", "0"));
+	ASSERT_EQ(0, write_file(FAILSLAB "/ignore-gfp-wait", "N"));
+	for (unsigned int round = 1; round <= 4; round++) {
+		pid = fork();
+		ASSERT_LE(0, pid);
+		if (pid == 0)
+			_exit(failslab_child(round));
+		ASSERT_EQ(pid, waitpid(pid, &status, 0));
+		ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) TH_LOG("status %#x", status);
+	}
+	write_file(FAILSLAB "/probability", "0");
+	write_file(FAILSLAB "/times", "1");
+
+	ASSERT_EQ(0, refdax_stat("folios_referenced"));
+	ASSERT_EQ(0, refdax_stat("blocks_busy"));
+	for (int i = 0; i < 8; i++) {
+		char name[16], buf[4096];
+		struct stat st;
+		int fd;
+
+		snprintf(name, sizeof(name), "f%d", i);
+		fd = open(name, O_RDONLY);
+		if (fd < 0)
+			continue;
+		ASSERT_EQ(0, fstat(fd, &st));
+		/* Every page reads (a hole or a block), nothing past the size. */
+		for (off_t off = 0; off < st.st_size; off += 4096)
+			ASSERT_LT(0, pread(fd, buf, 4096, off));
+		ASSERT_EQ(0, pread(fd, buf, 4096, st.st_size));
+		in_files += st.st_blocks / 8;
+		close(fd);
+	}
+	ASSERT_EQ(total, refdax_stat("blocks_free") + in_files + refdax_stat("blocks_quarantined"));
+	ASSERT_EQ(0, system("rm -f f0 f1 f2 f3 f4 f5 f6 f7"));
+	ASSERT_EQ(total, refdax_stat("blocks_free") + refdax_stat("blocks_quarantined"));
 }
 
 TEST_HARNESS_MAIN

@@ -501,4 +501,88 @@ TEST_F_TIMEOUT(map, fault_on_full_fs_is_sigbus, 600)
 	close(fd);
 }
 
+static void mceerr_handler(int sig, siginfo_t *si, void *uc)
+{
+	_exit(si->si_code == BUS_MCEERR_AR ? 42 : 43);
+}
+
+/* Whether reading @addr in a child ends in SIGBUS with BUS_MCEERR_AR (a poisoned page). */
+static bool poison_sigbus_at(volatile char *addr)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		struct sigaction sa = { .sa_sigaction = mceerr_handler, .sa_flags = SA_SIGINFO };
+
+		sigaction(SIGBUS, &sa, NULL);
+		(void)*addr;
+		_exit(0);
+	}
+	waitpid(pid, &status, 0);
+	return WIFEXITED(status) && WEXITSTATUS(status) == 42;
+}
+
+/*
+ * Memory failure (MADV_HWPOISON) on a page of a refdax file: the pagemap's memory_failure op
+ * takes the block out of service and the page's mappings go; touching it again is SIGBUS
+ * (BUS_MCEERR_AR), reading it EIO; the other pages and the file system keep working, also
+ * for a PMD-mapped window (its other 511 pages refault with PTEs); the block is never free
+ * again (quarantined once the file lets go).
+ */
+TEST_F(map, memory_failure_quarantines_the_block)
+{
+	long long total = refdax_stat("blocks_total"), q = refdax_stat("blocks_quarantined");
+	long long poisoned = refdax_stat("pages_poisoned");
+	long win = 512 * PAGE;
+	long long pmd = refdax_stat("pmd_faults");
+	char buf[PAGE];
+	int fd = open("f", O_CREAT | O_RDWR, 0644), fd2;
+	char *p;
+
+	ASSERT_LE(0, fd);
+	/* Sized first, so that both 2 MiB windows are extents (PMD-mappable). */
+	ASSERT_EQ(0, ftruncate(fd, 2 * win));
+	memset(buf, 0x44, PAGE);
+	for (long i = 0; i < 2 * 512; i++)
+		ASSERT_EQ(PAGE, pwrite(fd, buf, PAGE, i * PAGE));
+	p = mmap(NULL, 2 * win, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	for (long i = 0; i < 2 * 512; i++)
+		ASSERT_EQ(0x44, p[i * PAGE]);
+	ASSERT_EQ(pmd + 2, refdax_stat("pmd_faults"));
+
+	ASSERT_EQ(0, madvise(p + 3 * PAGE, PAGE, MADV_HWPOISON)) TH_LOG("madvise: %s", strerror(errno));
+	ASSERT_EQ(poisoned + 1, refdax_stat("pages_poisoned"));
+	ASSERT_TRUE(poison_sigbus_at(p + 3 * PAGE));
+	ASSERT_EQ(0x44, p[2 * PAGE]);
+	ASSERT_EQ(0x44, p[4 * PAGE]);
+	ASSERT_EQ(-1, pread(fd, buf, PAGE, 3 * PAGE));
+	ASSERT_EQ(EIO, errno);
+	ASSERT_EQ(PAGE, pread(fd, buf, PAGE, 4 * PAGE));
+	ASSERT_EQ(0x44, buf[0]);
+	ASSERT_EQ(-1, pwrite(fd, buf, PAGE, 3 * PAGE));
+	ASSERT_EQ(EIO, errno);
+
+	/* A page of the second window (mapped with a PMD if it could be). */
+	ASSERT_EQ(0, madvise(p + win + 7 * PAGE, PAGE, MADV_HWPOISON));
+	ASSERT_TRUE(poison_sigbus_at(p + win + 7 * PAGE));
+	for (long i = 512; i < 2 * 512; i++)
+		if (i != 512 + 7)
+			ASSERT_EQ(0x44, p[i * PAGE]);
+	/* That window cannot be a PMD any more. */
+	ASSERT_EQ(pmd + 2, refdax_stat("pmd_faults"));
+	ASSERT_EQ(0, munmap(p, 2 * win));
+	close(fd);
+
+	/* Gone with the file: out of service, never free again. */
+	ASSERT_EQ(0, unlink("f"));
+	ASSERT_EQ(q + 2, refdax_stat("blocks_quarantined"));
+	ASSERT_EQ(total, refdax_stat("blocks_free") + refdax_stat("blocks_quarantined"));
+	fd2 = make_file("g", 64, 0x55);
+	ASSERT_LE(0, fd2);
+	close(fd2);
+	ASSERT_EQ(0, unlink("g"));
+}
+
 TEST_HARNESS_MAIN

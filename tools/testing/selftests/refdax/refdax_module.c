@@ -3,7 +3,9 @@
  * refdax module lifecycle: loads and unloads cleanly, claims and releases its pmem range,
  * refuses bad parameters and leaves the system as it was.
  */
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 
@@ -128,6 +130,43 @@ TEST_F(module, claim_excludes_pmem_driver)
  * into a pipe outlives the file, the mount and the start of rmmod; rmmod completes only when
  * the pipe lets go, and the page's data is intact until then.
  */
+/*
+ * umount -l while a process still maps a file: the mapping keeps working, the superblock
+ * lives on (a new mount of the range is refused, the module cannot be unloaded) until the
+ * last mapping goes; then everything is free and the range mounts again.
+ */
+TEST_F(module, lazy_umount_with_a_mapped_file)
+{
+	long long total;
+	int fd;
+	char *p;
+
+	ASSERT_EQ(0, refdax_ensure_mounted());
+	total = refdax_stat("blocks_total");
+	fd = open(REFDAX_MNT "/lazy", O_CREAT | O_RDWR, 0644);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, ftruncate(fd, 16 * 4096));
+	p = mmap(NULL, 16 * 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	close(fd);
+	p[0] = 'a';
+	ASSERT_EQ(0, umount2(REFDAX_MNT, MNT_DETACH));
+	/* Detached, still alive through the mapping. */
+	p[5 * 4096] = 'b';
+	ASSERT_EQ('a', p[0]);
+	ASSERT_EQ(-1, mount("none", REFDAX_MNT, "refdax", 0, NULL));
+	ASSERT_EQ(EBUSY, errno);
+	ASSERT_NE(0, refdax_unload());
+	ASSERT_TRUE(refdax_loaded());
+	ASSERT_EQ(2, refdax_stat("folios_referenced"));
+	ASSERT_EQ(0, munmap(p, 16 * 4096));
+	/* The last user gone, the superblock and its file are gone. */
+	ASSERT_EQ(0, refdax_stat("folios_referenced"));
+	ASSERT_EQ(total, refdax_stat("blocks_free") + refdax_stat("blocks_quarantined"));
+	ASSERT_EQ(0, mount("none", REFDAX_MNT, "refdax", 0, NULL));
+	ASSERT_EQ(-1, access(REFDAX_MNT "/lazy", F_OK));
+}
+
 TEST_F_TIMEOUT(module, unload_waits_for_spliced_page, 300)
 {
 	char pattern[4096], out[4096];
@@ -159,7 +198,11 @@ TEST_F_TIMEOUT(module, unload_waits_for_spliced_page, 300)
 	if (pid == 0)
 		_exit(refdax_unload() ? 1 : 0);
 	ASSERT_EQ(0, system("dmesg -C"));
-	sleep(11);
+	sleep(2);
+	/* Signals do not cut the wait short: unloading cannot fail half-way. */
+	ASSERT_EQ(0, kill(pid, SIGINT));
+	ASSERT_EQ(0, kill(pid, SIGTERM));
+	sleep(9);
 	/* Still waiting for the page, and saying which one every 10 s. */
 	ASSERT_EQ(0, waitpid(pid, &status, WNOHANG));
 	ASSERT_TRUE(iomem_has("refdax"));
@@ -169,7 +212,8 @@ TEST_F_TIMEOUT(module, unload_waits_for_spliced_page, 300)
 	close(pfd[0]);
 	close(pfd[1]);
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
-	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) TH_LOG("status %#x", status);
+	/* The signals are delivered once the unload is done. */
+	ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGINT) TH_LOG("status %#x", status);
 	ASSERT_FALSE(refdax_loaded());
 	ASSERT_FALSE(iomem_has("refdax"));
 }

@@ -15,10 +15,11 @@ result() { # result OK|FAIL|SKIP DESCRIPTION
 	*) fail=$((fail + 1)); echo "not ok $n $2" ;;
 	esac
 }
-at_rest() { # at_rest: every folio idle, nothing busy, every block free
-	local total free refs busy
+at_rest() { # at_rest: every folio idle, nothing busy, every block free (or out of service)
+	local total free refs busy quarantined
 	total=$(counter blocks_total) free=$(counter blocks_free) refs=$(counter folios_referenced) busy=$(counter blocks_busy)
-	[ "$refs" = 0 ] && [ "$busy" = 0 ] && [ "$free" = "$total" ] && return 0
+	quarantined=$(counter blocks_quarantined)
+	[ "$refs" = 0 ] && [ "$busy" = 0 ] && [ $((free + quarantined)) = "$total" ] && return 0
 	echo "# not at rest: folios_referenced=$refs blocks_busy=$busy blocks_free=$free of $total"
 	return 1
 }
