@@ -25,7 +25,7 @@ at_rest() { # at_rest: every folio idle, nothing busy, every block free (or out 
 }
 
 echo "TAP version 13"
-echo "1..3"
+echo "1..4"
 if ! mountpoint -q "$mnt"; then
 	echo "Bail out! refdax is not mounted at $mnt"
 	echo "# Totals: pass:0 fail:1 xfail:0 xpass:0 skip:0 error:0"
@@ -57,6 +57,17 @@ if out=$(stress-ng --mmap 2 --mmap-file --mmap-bytes 16m --temp-path "$work" \
 else
 	echo "$out" | sed 's/^/# /'
 	result FAIL "stress-ng --mmap on refdax files"
+fi
+
+# fio through mappings (ioengine=mmap): two jobs write 32 MiB files at random with checksums,
+# then read them back and verify every block.
+if out=$(fio --name=refdax-mmap --directory="$work" --ioengine=mmap --rw=randwrite --bs=4k \
+	--size=32m --numjobs=2 --verify=crc32c --do_verify=1 --verify_fatal=1 2>&1) &&
+	! grep -q "verify: bad" <<<"$out"; then
+	result OK "fio ioengine=mmap random writes verified (crc32c)"
+else
+	echo "$out" | tail -n 20 | sed 's/^/# /'
+	result FAIL "fio ioengine=mmap random writes verified (crc32c)"
 fi
 rm -rf "$work"
 
