@@ -135,6 +135,22 @@ pub(crate) struct FileData {
     map: Mutex<BlockMap>,
 }
 
+/// Runs `copy` on block `b`'s page and returns what it copied, unless the page has failed
+/// (memory failure): then nothing is copied and `poisoned` is set. A failed page reads and
+/// writes as an error (`EIO`), never as data.
+fn copy_block(
+    dev: &Device,
+    b: u32,
+    poisoned: &mut bool,
+    copy: impl FnOnce(usize) -> usize,
+) -> usize {
+    if dev.pool().is_poisoned(b) {
+        *poisoned = true;
+        return 0;
+    }
+    copy(dev.pool().pfn(b))
+}
+
 fn pages(bytes: u64) -> usize {
     bytes.div_ceil(PAGE_SIZE) as usize
 }
@@ -272,14 +288,9 @@ impl FileData {
         let end = size.min(pos.saturating_add(iter.count() as u64));
         let mut poisoned = false;
         let done = self.copy_pages(pos, end, |block, offset, n| match block {
-            // A failed page reads as an error, never as data.
-            Some(b) if dev.pool().is_poisoned(b) => {
-                poisoned = true;
-                0
-            }
-            Some(b) => dev
-                .pagemap()
-                .copy_to_iter(dev.pool().pfn(b), offset, n, iter),
+            Some(b) => copy_block(dev, b, &mut poisoned, |pfn| {
+                dev.pagemap().copy_to_iter(pfn, offset, n, iter)
+            }),
             None => iter.zero(n),
         });
         if done == 0 {
@@ -327,13 +338,9 @@ impl FileData {
         // `fill_holes` gave every page a block; a hole here would be a bug: stop there.
         let mut poisoned = false;
         let done = self.copy_pages(pos, end, |block, offset, n| match block {
-            Some(b) if dev.pool().is_poisoned(b) => {
-                poisoned = true;
-                0
-            }
-            Some(b) => dev
-                .pagemap()
-                .copy_from_iter(dev.pool().pfn(b), offset, n, iter),
+            Some(b) => copy_block(dev, b, &mut poisoned, |pfn| {
+                dev.pagemap().copy_from_iter(pfn, offset, n, iter)
+            }),
             None => 0,
         });
         if done == 0 && count > 0 {
