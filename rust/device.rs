@@ -18,7 +18,7 @@ use kernel::{
         atomic::{Atomic, Relaxed},
         Arc, Mutex,
     },
-    time::{delay::fsleep, Delta, Instant, Monotonic},
+    time::{Delta, Instant, Monotonic},
 };
 
 pagemap_ops! {
@@ -172,6 +172,10 @@ impl Device {
     /// the file system is unmounted (a mount pins the module), so nothing can map a page
     /// again; what is left are references without a mapping (a page in a pipe, a GUP pin),
     /// and their release runs the notification while the pagemap still exists.
+    ///
+    /// It sleeps on the first referenced folio until the kernel's free path wakes it
+    /// (`wake_up_var()` in `free_zone_device_folio()`, on patched and stock kernels alike),
+    /// then scans again: each pass costs one scan of the range.
     fn wait_idle(&self) {
         let start = Instant::<Monotonic>::now();
         let mut next_log = 10;
@@ -187,7 +191,10 @@ impl Device {
                 );
                 next_log += 10;
             }
-            fsleep(Delta::from_millis(100));
+            let until_log = (next_log * 1000 - start.elapsed().as_millis()).clamp(1, 10_000);
+            if let Some(folio) = self.pagemap.folio(pfn) {
+                folio.wait_idle(Delta::from_millis(until_log));
+            }
         }
     }
 

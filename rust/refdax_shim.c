@@ -57,6 +57,17 @@ struct folio *refdax_folio_build(unsigned long pfn, unsigned int order)
 	return folio;
 }
 
+/*
+ * Sleeps until @folio is idle, at most @timeout_ms: free_zone_device_folio() ends with
+ * wake_up_var(&folio->page) for FS DAX folios, which is what dax_break_layout() waits on.
+ */
+bool refdax_folio_wait_idle(struct folio *folio, unsigned int timeout_ms)
+{
+	wait_var_event_timeout(&folio->page, !folio_ref_count(folio),
+			       msecs_to_jiffies(timeout_ms));
+	return !folio_ref_count(folio);
+}
+
 /* Splits an idle compound FS DAX folio back into order-0 pages; returns the old order. */
 unsigned int refdax_folio_split(struct folio *folio)
 {

@@ -26,6 +26,7 @@ struct page *refdax_pfn_page(unsigned long pfn);
 bool refdax_folio_is_current(struct folio *folio);
 struct folio *refdax_folio_build(unsigned long pfn, unsigned int order);
 unsigned int refdax_folio_split(struct folio *folio);
+bool refdax_folio_wait_idle(struct folio *folio, unsigned int timeout_ms);
 unsigned long refdax_folio_pfn(struct folio *folio);
 unsigned int refdax_folio_order(struct folio *folio);
 bool refdax_folio_try_get_idle(struct folio *folio);

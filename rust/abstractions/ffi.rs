@@ -24,6 +24,9 @@ unsafe extern "C" {
     /// Builds a compound folio of `order` from the idle order-0 pages at `pfn`, returned with
     /// one reference (see the C comment for the contract).
     pub(super) fn refdax_folio_build(pfn: c_ulong, order: c_uint) -> *mut bindings::folio;
+    /// Sleeps until the folio's refcount is zero (woken by `wake_up_var()` on its page) or
+    /// `timeout_ms` passed; true if it is zero.
+    pub(super) fn refdax_folio_wait_idle(folio: *mut bindings::folio, timeout_ms: c_uint) -> bool;
     /// `dax_folio_reset_order()`: splits an idle compound folio into order-0 pages.
     pub(super) fn refdax_folio_split(folio: *mut bindings::folio) -> c_uint;
     /// The mount option bits parsed into `fc` (`REFDAX_OPT_*`).
