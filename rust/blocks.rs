@@ -310,7 +310,18 @@ impl Pool {
 
     /// Whether `block`'s page has failed.
     pub(crate) fn is_poisoned(&self, block: u32) -> bool {
-        self.inner.lock().poisoned.test(block as usize)
+        self.any_poisoned(block, 1)
+    }
+
+    /// Whether any of blocks `first..first + n` has failed. Without any failed page (the
+    /// usual case) this takes no lock; a failure reported meanwhile is caught by the
+    /// mapping zap that follows it.
+    pub(crate) fn any_poisoned(&self, first: u32, n: usize) -> bool {
+        if self.stats.pages_poisoned.get() == 0 {
+            return false;
+        }
+        let inner = self.inner.lock();
+        (first as usize..first as usize + n).any(|b| inner.poisoned.test(b))
     }
 
     /// Poisoned blocks taken out of service (in no file).

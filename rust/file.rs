@@ -560,7 +560,7 @@ impl FileData {
         if !contiguous {
             return fallback(PmdFallback::ShortExtent);
         }
-        if (0..LEAF as u32).any(|i| dev.pool().is_poisoned(first + i)) {
+        if dev.pool().any_poisoned(first, LEAF) {
             return fallback(PmdFallback::Poisoned);
         }
         let folio = match dev.get_pmd_folio(pfn, PMD_ORDER) {
