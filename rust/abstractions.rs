@@ -9,6 +9,7 @@
 mod ffi;
 pub(crate) mod folio;
 pub(crate) mod pagemap;
+pub(crate) mod reaper;
 pub(crate) mod resource;
 pub(crate) mod trace;
 pub(crate) mod vfs;

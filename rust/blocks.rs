@@ -347,6 +347,21 @@ impl Inner {
     }
 }
 
+impl Pool {
+    /// The first Busy block at or after `from`, if any (no wrap-around).
+    pub(crate) fn next_busy(&self, from: usize) -> Option<u32> {
+        let inner = self.inner.lock();
+        if inner.nbusy == 0 || from >= self.nblocks {
+            return None;
+        }
+        inner
+            .busy
+            .find_set_from(from)
+            .filter(|&b| b >= from)
+            .map(|b| b as u32)
+    }
+}
+
 impl PagemapOwner for Pool {
     fn memory_failure(&self, pfn: usize) -> Result {
         self.poison(pfn)
@@ -354,6 +369,15 @@ impl PagemapOwner for Pool {
 
     fn folio_free(&self, folio: &Folio) {
         self.stats.folio_free_calls.inc();
+        self.folio_idle(folio);
+    }
+}
+
+impl Pool {
+    /// `folio` is idle (its free notification, or the reaper on a kernel without one):
+    /// release its Busy blocks and split it if compound. A folio that is not idle (any more),
+    /// or whose page became part of another folio, is left alone.
+    pub(crate) fn folio_idle(&self, folio: &Folio) {
         let pfn = folio.pfn();
         let Some(b) = self.block_of(pfn) else {
             // The probe page, outside the pool.

@@ -6,6 +6,7 @@ use crate::{
     abstractions::{
         folio::{Folio, FolioRef},
         pagemap::{pagemap_ops, DevPagemap},
+        reaper::{Reap, Reaper},
     },
     blocks::Pool,
     pmem,
@@ -40,6 +41,10 @@ pub(crate) struct Device {
     folio_free_works: Atomic<bool>,
     /// Whether the file system is mounted (one mount at a time).
     mounted: Atomic<bool>,
+    /// On a kernel without `folio_free` for FS DAX folios: the thread that releases Busy
+    /// blocks when their folio's `wake_up_var()` says it is idle.
+    #[pin]
+    reaper: Mutex<Option<Reaper>>,
     /// Pages and nanoseconds of the last full scan ([`Device::scan`]), for the benchmarks.
     last_scan_pages: Atomic<u64>,
     last_scan_ns: Atomic<u64>,
@@ -59,6 +64,7 @@ impl Device {
                 probe_lock <- new_mutex!(()),
                 folio_free_works: Atomic::new(false),
                 mounted: Atomic::new(false),
+                reaper <- new_mutex!(None),
                 last_scan_pages: Atomic::new(0),
                 last_scan_ns: Atomic::new(0),
             }),
@@ -75,7 +81,10 @@ impl Device {
             dev.mode().name()
         );
         if dev.mode() == NotifyMode::WakeVar {
-            pr_warn!("this kernel does not call folio_free for FS DAX folios (patch 0001 missing): busy blocks are not released until the wake_up_var fallback exists\n");
+            // SAFETY: the reaper is stopped in `drop` before the device goes away.
+            let reaper = unsafe { Reaper::start(&*dev)? };
+            *dev.reaper.lock() = Some(reaper);
+            pr_warn!("this kernel does not call folio_free for FS DAX folios (patch 0001 missing): busy blocks are released by a thread waiting on wake_up_var\n");
         }
         Ok(dev)
     }
@@ -250,9 +259,31 @@ impl Device {
     }
 }
 
+impl Reap for Device {
+    /// What the free notification does, for every Busy block whose folio is idle now;
+    /// returns a folio still referenced.
+    fn reap(&self) -> Option<usize> {
+        let mut from = 0;
+        let mut waiting = None;
+        while let Some(b) = self.pool().next_busy(from) {
+            let Some(folio) = self.pagemap.folio(self.pool().pfn(b)) else {
+                break;
+            };
+            if folio.ref_count() == 0 {
+                self.pool().folio_idle(folio);
+            } else {
+                waiting.get_or_insert(folio.pfn());
+            }
+            from = b as usize + 1;
+        }
+        waiting
+    }
+}
+
 #[pinned_drop]
 impl PinnedDrop for Device {
     fn drop(self: Pin<&mut Self>) {
+        drop(self.reaper.lock().take());
         self.wait_idle();
     }
 }

@@ -11,6 +11,7 @@
 #include <linux/libnvdimm.h>
 #include <linux/huge_mm.h>
 #include <linux/ioport.h>
+#include <linux/kthread.h>
 #include <linux/memremap.h>
 #include <linux/mm.h>
 #include <linux/pagemap.h>
@@ -66,6 +67,46 @@ bool refdax_folio_wait_idle(struct folio *folio, unsigned int timeout_ms)
 	wait_var_event_timeout(&folio->page, !folio_ref_count(folio),
 			       msecs_to_jiffies(timeout_ms));
 	return !folio_ref_count(folio);
+}
+
+/* rust/abstractions/reaper.rs's Args. */
+struct refdax_reaper_args {
+	unsigned long (*reap)(const void *data);
+	const void *data;
+};
+
+/*
+ * The reaper: for kernels that do not call folio_free for FS DAX folios. Each pass lets Rust
+ * handle what is idle and name a folio still referenced; then sleep on that folio's page,
+ * which free_zone_device_folio() wakes with wake_up_var(), at most a second.
+ */
+static int refdax_reaper_fn(void *arg)
+{
+	struct refdax_reaper_args *args = arg;
+
+	while (!kthread_should_stop()) {
+		unsigned long pfn = args->reap(args->data);
+
+		if (pfn) {
+			struct folio *folio = page_folio(pfn_to_page(pfn));
+
+			wait_var_event_timeout(&folio->page,
+					       !folio_ref_count(folio) || kthread_should_stop(), HZ);
+		} else {
+			schedule_timeout_interruptible(HZ / 4);
+		}
+	}
+	return 0;
+}
+
+struct task_struct *refdax_reaper_start(void *args)
+{
+	return kthread_run(refdax_reaper_fn, args, "refdax-reaper");
+}
+
+void refdax_reaper_stop(struct task_struct *task)
+{
+	kthread_stop(task);
 }
 
 /* Splits an idle compound FS DAX folio back into order-0 pages; returns the old order. */

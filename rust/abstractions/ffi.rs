@@ -27,6 +27,10 @@ unsafe extern "C" {
     /// Sleeps until the folio's refcount is zero (woken by `wake_up_var()` on its page) or
     /// `timeout_ms` passed; true if it is zero.
     pub(super) fn refdax_folio_wait_idle(folio: *mut bindings::folio, timeout_ms: c_uint) -> bool;
+    /// Starts the reaper kthread over `args` (`reaper::Args`); an `ERR_PTR` on failure.
+    pub(super) fn refdax_reaper_start(args: *mut core::ffi::c_void) -> *mut bindings::task_struct;
+    /// `kthread_stop()` of the reaper.
+    pub(super) fn refdax_reaper_stop(task: *mut bindings::task_struct);
     /// `dax_folio_reset_order()`: splits an idle compound folio into order-0 pages.
     pub(super) fn refdax_folio_split(folio: *mut bindings::folio) -> c_uint;
     /// The mount option bits parsed into `fc` (`REFDAX_OPT_*`).

@@ -447,7 +447,7 @@ TEST_F(fs, failslab_leaves_fs_consistent)
 	write_file(FAILSLAB "/times", "1");
 
 	ASSERT_EQ(0, refdax_stat("folios_referenced"));
-	ASSERT_EQ(0, refdax_stat("blocks_busy"));
+	ASSERT_EQ(0, refdax_busy_settled());
 	for (int i = 0; i < 8; i++) {
 		char name[16], buf[4096];
 		struct stat st;

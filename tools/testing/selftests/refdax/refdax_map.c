@@ -46,7 +46,7 @@ FIXTURE_TEARDOWN(map)
 	EXPECT_EQ(0, system(cmd));
 	/* Whatever the test did, every folio is idle again and nothing waits. */
 	EXPECT_EQ(0, refdax_stat("folios_referenced"));
-	EXPECT_EQ(0, refdax_stat("blocks_busy"));
+	EXPECT_EQ(0, refdax_busy_settled());
 }
 
 static long long free_blocks(void)
@@ -110,6 +110,7 @@ TEST_F(map, touch_n_pages_then_munmap_frees_n)
 	int fd = open("f", O_CREAT | O_RDWR, 0644);
 	char *p;
 
+	NEEDS_FOLIO_FREE();
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, ftruncate(fd, N * PAGE));
 	p = mmap(NULL, N * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -140,6 +141,7 @@ TEST_F(map, function_tracer_sees_every_free)
 	int fd = make_file("f", N, 0x11);
 	char *p;
 
+	NEEDS_FOLIO_FREE();
 	ASSERT_LE(0, fd);
 	p = mmap(NULL, N * PAGE, PROT_READ, MAP_SHARED, fd, 0);
 	ASSERT_NE(MAP_FAILED, p);
@@ -181,6 +183,7 @@ TEST_F(map, locked_mapping_inserted_at_mmap)
 	int fd = make_file("f", N, 0x23);
 	char *p;
 
+	NEEDS_FOLIO_FREE();
 	ASSERT_LE(0, fd);
 	p = mmap(NULL, N * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_LOCKED, fd, 0);
 	ASSERT_NE(MAP_FAILED, p);
@@ -203,6 +206,7 @@ TEST_F(map, fork_child_refaults_and_exits)
 	char *p;
 	pid_t pid;
 
+	NEEDS_FOLIO_FREE();
 	ASSERT_LE(0, fd);
 	p = mmap(NULL, N * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	ASSERT_NE(MAP_FAILED, p);
@@ -257,6 +261,7 @@ TEST_F(map, mremap_mprotect_dontneed_partial_munmap)
 	int fd = make_file("f", 32, 0x12);
 	char *p, *q;
 
+	NEEDS_FOLIO_FREE();
 	ASSERT_LE(0, fd);
 	p = mmap(NULL, 16 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	ASSERT_NE(MAP_FAILED, p);
@@ -363,6 +368,7 @@ TEST_F(map, truncate_while_mapped_elsewhere)
 	char c;
 	pid_t pid;
 
+	NEEDS_FOLIO_FREE();
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, pipe(go));
 	ASSERT_EQ(0, pipe(done));
@@ -440,8 +446,8 @@ static void pinned_block_survives(struct __test_metadata *_metadata, bool punch)
 	ASSERT_EQ(0, memcmp(pattern, out, PAGE));
 	close(pfd[0]);
 	close(pfd[1]);
-	/* The last reference is gone: notified, released, free again. */
-	ASSERT_EQ(0, refdax_stat("blocks_busy"));
+	/* The last reference is gone: notified (or reaped), released, free again. */
+	ASSERT_EQ(0, refdax_busy_settled());
 	ASSERT_EQ(released + 1, refdax_stat("busy_released"));
 	ASSERT_EQ(1, free_blocks());
 	close(filler);
@@ -540,6 +546,7 @@ TEST_F(map, memory_failure_quarantines_the_block)
 	int fd = open("f", O_CREAT | O_RDWR, 0644), fd2;
 	char *p;
 
+	NEEDS_FOLIO_FREE();
 	ASSERT_LE(0, fd);
 	/* Sized first, so that both 2 MiB windows are extents (PMD-mappable). */
 	ASSERT_EQ(0, ftruncate(fd, 2 * win));

@@ -51,6 +51,7 @@ TEST_F(notify, kernel_calls_folio_free_for_fs_dax)
 {
 	long long before = refdax_stat("folio_free_calls");
 
+	NEEDS_FOLIO_FREE();
 	if (!refdax_stat_is("notify_mode", "folio_free"))
 		SKIP(return, "stock kernel: folio_free is not called for FS DAX folios");
 	ASSERT_LE(0, before);
@@ -62,6 +63,7 @@ TEST_F(notify, free_is_traced)
 {
 	char want[64], *trace;
 
+	NEEDS_FOLIO_FREE();
 	if (!refdax_stat_is("notify_mode", "folio_free"))
 		SKIP(return, "stock kernel: folio_free is not called for FS DAX folios");
 	ASSERT_EQ(0, write_file(TRACEFS "/events/refdax/refdax_folio_free/enable", "1"));
@@ -79,6 +81,7 @@ TEST_F(notify, function_tracer_names_the_callback)
 {
 	char *trace;
 
+	NEEDS_FOLIO_FREE();
 	if (!refdax_stat_is("notify_mode", "folio_free"))
 		SKIP(return, "stock kernel: folio_free is not called for FS DAX folios");
 	ASSERT_EQ(0, write_file(TRACEFS "/set_ftrace_filter", "refdax_folio_free"));

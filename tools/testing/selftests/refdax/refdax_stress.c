@@ -339,11 +339,12 @@ TEST_F_TIMEOUT(stress, processes_and_threads_on_shared_files, 900)
 	       refdax_stat("pmd_fallbacks"));
 	/* At rest and consistent, with the files still there ... */
 	ASSERT_EQ(0, refdax_stat("folios_referenced"));
-	ASSERT_EQ(0, refdax_stat("blocks_busy"));
+	ASSERT_EQ(0, refdax_busy_settled());
 	ASSERT_EQ(refdax_stat("blocks_total"), refdax_stat("blocks_free") + blocks_in_files() +
 		  refdax_stat("blocks_quarantined"));
 	/* ... and once they are gone. */
 	ASSERT_EQ(0, system("rm -f shared own.*"));
+	ASSERT_EQ(0, refdax_busy_settled());
 	ASSERT_EQ(refdax_stat("blocks_total"),
 		  refdax_stat("blocks_free") + refdax_stat("blocks_quarantined"));
 }

@@ -16,7 +16,9 @@ result() { # result OK|FAIL|SKIP DESCRIPTION
 	esac
 }
 at_rest() { # at_rest: every folio idle, nothing busy, every block free (or out of service)
-	local total free refs busy quarantined
+	local total free refs busy quarantined i
+	# On a stock kernel busy blocks go back through the reaper's wake-up: let it settle.
+	for i in $(seq 100); do [ "$(counter blocks_busy)" = 0 ] && break; sleep 0.1; done
 	total=$(counter blocks_total) free=$(counter blocks_free) refs=$(counter folios_referenced) busy=$(counter blocks_busy)
 	quarantined=$(counter blocks_quarantined)
 	[ "$refs" = 0 ] && [ "$busy" = 0 ] && [ $((free + quarantined)) = "$total" ] && return 0

@@ -224,4 +224,34 @@ static inline int trace_refdax(int on)
 	return ret ? ret : write_file(TRACEFS "/trace", "");
 }
 
+/* Whether this kernel calls refdax's folio_free for FS DAX folios (patch 0001). */
+static inline bool refdax_notified(void)
+{
+	return refdax_stat_is("notify_mode", "folio_free");
+}
+
+/* For tests that count or wait for the free notification itself. */
+#define NEEDS_FOLIO_FREE()							\
+	do {									\
+		if (!refdax_notified())						\
+			SKIP(return, "needs patch 0001: this kernel does not call "	\
+			     "folio_free for FS DAX folios");			\
+	} while (0)
+
+/*
+ * blocks_busy once it has settled: with patch 0001 busy blocks are released by the free
+ * notification itself, so this returns at once; on a stock kernel refdax's reaper thread
+ * releases them after the page's wake_up_var(), so give it up to 10 s.
+ */
+static inline long long refdax_busy_settled(void)
+{
+	long long busy = refdax_stat("blocks_busy");
+
+	for (int i = 0; busy > 0 && !refdax_notified() && i < 1000; i++) {
+		usleep(10000);
+		busy = refdax_stat("blocks_busy");
+	}
+	return busy;
+}
+
 #endif /* REFDAX_UTIL_H */
