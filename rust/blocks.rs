@@ -30,7 +30,11 @@
 //! reference.
 
 use crate::{
-    abstractions::{folio::Folio, pagemap::PagemapOwner, trace},
+    abstractions::{
+        folio::Folio,
+        pagemap::{DevPagemap, PagemapOwner},
+        trace,
+    },
     stats::Stats,
 };
 use kernel::{new_spinlock_irq, pr_warn, pr_warn_once, prelude::*, sync::SpinLockIrq};
@@ -134,6 +138,9 @@ struct Inner {
 pub(crate) struct Pool {
     first_pfn: usize,
     nblocks: usize,
+    /// The first block whose page is 2 MiB aligned: extents start there, every
+    /// [`EXTENT`] blocks.
+    first_extent: usize,
     #[pin]
     inner: SpinLockIrq<Inner>,
     pub(crate) stats: Stats,
@@ -165,6 +172,7 @@ impl Pool {
         Ok(try_pin_init!(Self {
             first_pfn,
             nblocks,
+            first_extent,
             inner <- new_spinlock_irq!(inner),
             stats: Stats::new(),
         }? Error))
@@ -218,7 +226,7 @@ impl Pool {
         if inner.nfree < EXTENT {
             return None;
         }
-        let first = (EXTENT - self.first_pfn % EXTENT) % EXTENT;
+        let first = self.first_extent;
         let count = self.nblocks.saturating_sub(first) / EXTENT;
         let start = inner.next_extent;
         for i in 0..count {
@@ -365,6 +373,25 @@ impl Pool {
 impl PagemapOwner for Pool {
     fn memory_failure(&self, pfn: usize) -> Result {
         self.poison(pfn)
+    }
+
+    /// What the free notification does, for every Busy block whose folio is idle now;
+    /// returns a folio still referenced.
+    fn reap(&self, pagemap: &DevPagemap<Self>) -> Option<usize> {
+        let mut from = 0;
+        let mut waiting = None;
+        while let Some(b) = self.next_busy(from) {
+            let Some(folio) = pagemap.folio(self.pfn(b)) else {
+                break;
+            };
+            if folio.ref_count() == 0 {
+                self.folio_idle(folio);
+            } else {
+                waiting.get_or_insert(folio.pfn());
+            }
+            from = b as usize + 1;
+        }
+        waiting
     }
 
     fn folio_free(&self, folio: &Folio) {

@@ -6,7 +6,6 @@ use crate::{
     abstractions::{
         folio::{Folio, FolioRef},
         pagemap::{pagemap_ops, DevPagemap},
-        reaper::{Reap, Reaper},
     },
     blocks::Pool,
     pmem,
@@ -41,12 +40,7 @@ pub(crate) struct Device {
     folio_free_works: Atomic<bool>,
     /// Whether the file system is mounted (one mount at a time).
     mounted: Atomic<bool>,
-    /// On a kernel without `folio_free` for FS DAX folios: the thread that releases Busy
-    /// blocks when their folio's `wake_up_var()` says it is idle.
-    #[pin]
-    reaper: Mutex<Option<Reaper>>,
-    /// Pages and nanoseconds of the last full scan ([`Device::scan`]), for the benchmarks.
-    last_scan_pages: Atomic<u64>,
+    /// Nanoseconds of the last full scan of the range ([`Device::scan`]), for the benchmarks.
     last_scan_ns: Atomic<u64>,
 }
 
@@ -64,8 +58,6 @@ impl Device {
                 probe_lock <- new_mutex!(()),
                 folio_free_works: Atomic::new(false),
                 mounted: Atomic::new(false),
-                reaper <- new_mutex!(None),
-                last_scan_pages: Atomic::new(0),
                 last_scan_ns: Atomic::new(0),
             }),
             GFP_KERNEL,
@@ -81,9 +73,7 @@ impl Device {
             dev.mode().name()
         );
         if dev.mode() == NotifyMode::WakeVar {
-            // SAFETY: the reaper is stopped in `drop` before the device goes away.
-            let reaper = unsafe { Reaper::start(&*dev)? };
-            *dev.reaper.lock() = Some(reaper);
+            dev.pagemap.start_reaper()?;
             pr_warn!("this kernel does not call folio_free for FS DAX folios (patch 0001 missing): busy blocks are released by a thread waiting on wake_up_var\n");
         }
         Ok(dev)
@@ -125,20 +115,20 @@ impl Device {
     }
 
     /// A reference on the PMD-sized folio at `pfn` (2 MiB aligned), building it from the
-    /// idle pages there if it does not exist; also says whether it was built. `EBUSY` if a
-    /// page is referenced on its own. The caller owns the blocks and holds their file's map
-    /// lock, so nobody else can reference the pages meanwhile.
-    pub(crate) fn get_pmd_folio(&self, pfn: usize, order: u32) -> Result<(FolioRef<'_>, bool)> {
+    /// idle pages there if it does not exist (`pmd_folios_built`). `EBUSY` if a page is
+    /// referenced on its own. The caller owns the blocks and holds their file's map lock, so
+    /// nobody else can reference the pages meanwhile.
+    pub(crate) fn get_pmd_folio(&self, pfn: usize, order: u32) -> Result<FolioRef<'_>> {
         let existing = self.pool().serialised(|| {
             let folio = self.pagemap.folio(pfn)?;
             (folio.pfn() == pfn && folio.order() == order).then(|| folio.get())
         });
         if let Some(folio) = existing {
-            return Ok((folio, false));
+            return Ok(folio);
         }
         let folio = self.pagemap.build_folio(pfn, order)?;
         self.stats().pmd_folios_built.inc();
-        Ok((folio, true))
+        Ok(folio)
     }
 
     /// Marks the file system mounted or not; false if it already was in that state.
@@ -167,8 +157,6 @@ impl Device {
             pfn = folio.pfn() + (1 << folio.order());
         }
         let elapsed = start.elapsed().as_nanos();
-        self.last_scan_pages
-            .store(self.pagemap.pfns().len() as u64, Relaxed);
         self.last_scan_ns.store(elapsed.max(1) as u64, Relaxed);
         (n, first)
     }
@@ -254,36 +242,14 @@ impl Device {
         writeln!(f, "pages_poisoned {}", s.pages_poisoned.get())?;
         writeln!(f, "probes {}", s.probes.get())?;
         // The scan for `folios_referenced` above, timed: what teardown costs per pass.
-        writeln!(f, "scan_pages {}", self.last_scan_pages.load(Relaxed))?;
+        writeln!(f, "scan_pages {}", pfns.len())?;
         writeln!(f, "scan_ns {}", self.last_scan_ns.load(Relaxed))
-    }
-}
-
-impl Reap for Device {
-    /// What the free notification does, for every Busy block whose folio is idle now;
-    /// returns a folio still referenced.
-    fn reap(&self) -> Option<usize> {
-        let mut from = 0;
-        let mut waiting = None;
-        while let Some(b) = self.pool().next_busy(from) {
-            let Some(folio) = self.pagemap.folio(self.pool().pfn(b)) else {
-                break;
-            };
-            if folio.ref_count() == 0 {
-                self.pool().folio_idle(folio);
-            } else {
-                waiting.get_or_insert(folio.pfn());
-            }
-            from = b as usize + 1;
-        }
-        waiting
     }
 }
 
 #[pinned_drop]
 impl PinnedDrop for Device {
     fn drop(self: Pin<&mut Self>) {
-        drop(self.reaper.lock().take());
         self.wait_idle();
     }
 }

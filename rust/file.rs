@@ -543,13 +543,11 @@ impl FileData {
         if index + LEAF > eof {
             return fallback(PmdFallback::FileEnd);
         }
-        if map.count_holes(index, index + LEAF) > 0 {
-            match self.fill_holes_locked(dev, inode, &mut map, index, index + LEAF, eof) {
-                Ok(()) => {}
-                Err(e) if e == ENOMEM => return fallback(PmdFallback::NoMemory),
-                // Not enough space for the window: the PTE fault maps what it can.
-                Err(_) => return fallback(PmdFallback::ShortExtent),
-            }
+        match self.fill_holes_locked(dev, inode, &mut map, index, index + LEAF, eof) {
+            Ok(()) => {}
+            Err(e) if e == ENOMEM => return fallback(PmdFallback::NoMemory),
+            // Not enough space for the window: the PTE fault maps what it can.
+            Err(_) => return fallback(PmdFallback::ShortExtent),
         }
         let Some(first) = map.get(index) else {
             return fallback(PmdFallback::ShortExtent);
@@ -564,7 +562,7 @@ impl FileData {
             return fallback(PmdFallback::Poisoned);
         }
         let folio = match dev.get_pmd_folio(pfn, PMD_ORDER) {
-            Ok((folio, _built)) => {
+            Ok(folio) => {
                 inode.attach_folio(&folio, index);
                 folio
             }

@@ -18,6 +18,7 @@
 //! insert that fails and drops its reference), so an owner must not assume every
 //! notification ends a mapping.
 
+use super::reaper::{Reap, Reaper};
 use super::{
     ffi,
     folio::{Folio, FolioRef},
@@ -25,7 +26,9 @@ use super::{
     vfs::IovIter, //
 };
 use core::{marker::PhantomData, ops::Range};
-use kernel::{bindings, error::from_err_ptr, pr_warn_once, prelude::*, types::Opaque};
+use kernel::{
+    bindings, error::from_err_ptr, new_mutex, pr_warn_once, prelude::*, sync::Mutex, types::Opaque,
+};
 
 /// The receiver of a pagemap's notifications.
 pub(crate) trait PagemapOwner: Send + Sync {
@@ -39,6 +42,13 @@ pub(crate) trait PagemapOwner: Send + Sync {
     /// access faults and the owner can refuse it (`VM_FAULT_HWPOISON`). Process context,
     /// under the kernel's memory-failure mutex.
     fn memory_failure(&self, pfn: usize) -> Result;
+
+    /// For kernels that do not call `folio_free` for FS DAX folios: handle whatever became
+    /// idle, as the notifications would have, and return the pfn of a folio still referenced
+    /// to wait for (see [`DevPagemap::start_reaper`]), or `None`.
+    fn reap(&self, pagemap: &DevPagemap<Self>) -> Option<usize>
+    where
+        Self: Sized;
 }
 
 /// The `dev_pagemap_ops` table of one owner type; make it with [`pagemap_ops!`].
@@ -187,6 +197,9 @@ pub(crate) struct DevPagemap<T: PagemapOwner> {
     owner: T,
     // Dropped after `pgmap` is unregistered: the range stays ours while it has struct pages.
     region: MemRegion,
+    /// The thread started by [`DevPagemap::start_reaper`], stopped before unregistering.
+    #[pin]
+    reaper: Mutex<Option<Reaper>>,
 }
 
 impl<T: PagemapOwner> DevPagemap<T> {
@@ -203,6 +216,7 @@ impl<T: PagemapOwner> DevPagemap<T> {
         try_pin_init!(Self {
             owner <- owner,
             region,
+            reaper <- new_mutex!(None),
             // Last, so that no later field can fail and leave the pagemap registered.
             pgmap <- Opaque::try_ffi_init(move |slot: *mut bindings::dev_pagemap| {
                 // SAFETY: `slot` is valid for writes; all-zeroes is a valid `dev_pagemap`.
@@ -221,6 +235,20 @@ impl<T: PagemapOwner> DevPagemap<T> {
                 from_err_ptr(ret).map(|_| ())
             }),
         })
+    }
+
+    /// Starts a thread that waits for folios the upstream way (asleep on the page until
+    /// `free_zone_device_folio()`'s `wake_up_var()`) and calls [`PagemapOwner::reap`]: for
+    /// kernels that do not notify the owner of FS DAX frees. It runs until the pagemap is
+    /// dropped.
+    pub(crate) fn start_reaper(&self) -> Result {
+        let mut reaper = self.reaper.lock();
+        if reaper.is_none() {
+            // SAFETY: `self` is pinned (a `DevPagemap` is only ever pin-initialised) and its
+            // drop stops the reaper before anything of it goes away.
+            *reaper = Some(unsafe { Reaper::start(self)? });
+        }
+        Ok(())
     }
 
     /// The owner given at registration.
@@ -333,9 +361,16 @@ unsafe impl<T: PagemapOwner> Send for DevPagemap<T> {}
 // SAFETY: `&DevPagemap` only reads immutable fields (`region`) and hands out `&T`, `T: Sync`.
 unsafe impl<T: PagemapOwner> Sync for DevPagemap<T> {}
 
+impl<T: PagemapOwner> Reap for DevPagemap<T> {
+    fn reap(&self) -> Option<usize> {
+        self.owner.reap(self)
+    }
+}
+
 #[pinned_drop]
 impl<T: PagemapOwner> PinnedDrop for DevPagemap<T> {
     fn drop(self: Pin<&mut Self>) {
+        drop(self.reaper.lock().take());
         // SAFETY: by the type invariant the pagemap is registered; it is unregistered once.
         unsafe { bindings::memunmap_pages(self.pgmap.get()) };
     }

@@ -190,34 +190,30 @@ static void unmap(const struct target *t, const char *test, char *p, long size)
 		       (stat_of("folio_free_calls") - calls) / dt);
 }
 
-/* 1. PTE faults: a 256 MiB file, PMDs disabled on the VMA. */
+/* Maps a @size file (or the device), touches every page and unmaps it: test @test. */
+static void bench_faults(const struct target *t, const char *test, const char *file, long size,
+			 bool pte_only)
+{
+	int fd = open_backing(t, file, size);
+	char *p = map(t, fd, size, pte_only);
+
+	touch(t, test, p, size);
+	unmap(t, test, p, size);
+	drop_backing(t, file, fd);
+}
+
+/* 1. PTE faults: a 256 MiB file, PMDs disabled on the VMA (a 2 MiB device-dax refuses). */
 static void bench_pte(const struct target *t)
 {
-	int fd;
-	char *p;
-
-	if (t->kind == DEVDAX || t->kind == ANON)
-		return;
-	fd = open_backing(t, "bench.pte", PTE_SIZE);
-	p = map(t, fd, PTE_SIZE, true);
-	touch(t, "pte_fault", p, PTE_SIZE);
-	unmap(t, "pte_fault", p, PTE_SIZE);
-	drop_backing(t, "bench.pte", fd);
+	if (t->kind != DEVDAX && t->kind != ANON)
+		bench_faults(t, "pte_fault", "bench.pte", PTE_SIZE, true);
 }
 
 /* 2./3. PMD faults over a 1 GiB aligned file, then munmap. */
 static void bench_pmd(const struct target *t)
 {
-	int fd;
-	char *p;
-
-	if (t->kind == TMPFS || t->kind == ANON)
-		return;
-	fd = open_backing(t, "bench.pmd", BIG_SIZE);
-	p = map(t, fd, BIG_SIZE, false);
-	touch(t, "pmd_fault", p, BIG_SIZE);
-	unmap(t, "pmd_fault", p, BIG_SIZE);
-	drop_backing(t, "bench.pmd", fd);
+	if (t->kind != TMPFS && t->kind != ANON)
+		bench_faults(t, "pmd_fault", "bench.pmd", BIG_SIZE, false);
 }
 
 /* 4. Streaming through a mapping already faulted in: memset, then memcpy out. */
