@@ -60,7 +60,7 @@ run: module selftests
 	@CMD='$(subst ','\'',$(value CMD))' $(S)/run-guest.sh run
 
 test: check module selftests
-	@$(S)/run-guest.sh test
+	@$(S)/test.sh
 
 clean:
 	rm -rf build

@@ -11,5 +11,6 @@ pub(crate) mod folio;
 pub(crate) mod pagemap;
 pub(crate) mod reaper;
 pub(crate) mod resource;
+pub(crate) mod sched;
 pub(crate) mod trace;
 pub(crate) mod vfs;

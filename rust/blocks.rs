@@ -26,18 +26,35 @@
 //! folio exists only while it is referenced: its free notification releases every Busy block
 //! of it at once and splits it back into order-0 pages ([`Folio::split_idle`]). Whoever looks
 //! up the folio of a page in order to reference it does so under the pool lock
-//! ([`Pool::serialised`]), so that the split cannot happen between the lookup and the
+//! ([`Pool::get_page`]), so that the split cannot happen between the lookup and the
 //! reference.
+//!
+//! Pages are made tail pages of a new compound folio only once the kernel's free path is
+//! known to be done with them ([`Pool::settled`]): after its refcount reads zero, a folio is
+//! still read by `free_zone_device_folio()` (its `pgmap`) until that calls the notification.
+//!
+//! # Bounded work
+//!
+//! The pool lock is taken with interrupts off (notifications come from any context), so
+//! everything done under it is bounded: allocation and release go [`BATCH`] blocks at a
+//! time and reschedule between batches.
 
 use crate::{
     abstractions::{
-        folio::Folio,
+        folio::{Folio, FolioRef},
         pagemap::{DevPagemap, PagemapOwner},
-        trace,
+        sched, trace,
     },
     stats::Stats,
 };
-use kernel::{new_spinlock_irq, pr_warn, pr_warn_once, prelude::*, sync::SpinLockIrq};
+use kernel::{
+    new_spinlock_irq, pr_warn,
+    prelude::*,
+    sync::{
+        atomic::{Atomic, Relaxed},
+        SpinLockIrq,
+    },
+};
 
 /// Blocks in an extent: the pages of a PMD-sized folio (2 MiB on x86-64).
 pub(crate) const EXTENT: usize = 512;
@@ -123,7 +140,11 @@ struct Inner {
     poisoned: Bitmap,
     /// Poisoned blocks in no file and not Busy: out of service.
     nquarantined: usize,
+    /// Set bits of `free`.
     nfree: usize,
+    /// Free blocks promised to allocations under way ([`Pool::alloc`] takes its blocks in
+    /// batches, dropping the lock between them).
+    reserved: usize,
     nbusy: usize,
     /// Where the next search starts, so that allocation sweeps the range.
     next: usize,
@@ -131,7 +152,16 @@ struct Inner {
     next_extent: usize,
     /// The inode that holds (or last held) each block, for the trace events.
     owner: KVVec<u32>,
+    /// Per page, the first references refdax handed out whose free notification has not
+    /// arrived yet: the kernel's free path may still be running for the page
+    /// (`free_zone_device_folio()` reads `folio->pgmap` after the refcount reached zero), so
+    /// it must not become a tail page. Counted only while the kernel notifies
+    /// ([`Pool::set_tracks_frees`]).
+    unsettled: KVVec<u32>,
 }
+
+/// Blocks taken or given back per hold of the pool lock (interrupts are off under it).
+pub(crate) const BATCH: usize = 64;
 
 /// The pool of blocks over the pagemap's pages (see the module documentation).
 #[pin_data]
@@ -141,6 +171,9 @@ pub(crate) struct Pool {
     /// The first block whose page is 2 MiB aligned: extents start there, every
     /// [`EXTENT`] blocks.
     first_extent: usize,
+    /// Whether the kernel calls `folio_free` for FS DAX folios, so that `unsettled` can
+    /// be counted down.
+    tracks_frees: Atomic<bool>,
     #[pin]
     inner: SpinLockIrq<Inner>,
     pub(crate) stats: Stats,
@@ -154,28 +187,40 @@ impl Pool {
         if u32::try_from(nblocks).is_err() {
             return Err(EINVAL);
         }
-        let mut owner = KVVec::with_capacity(nblocks, GFP_KERNEL)?;
-        for _ in 0..nblocks {
-            owner.push(0, GFP_KERNEL)?;
-        }
+        let zeroes = || -> Result<KVVec<u32>> {
+            let mut v = KVVec::with_capacity(nblocks, GFP_KERNEL)?;
+            for _ in 0..nblocks {
+                v.push(0, GFP_KERNEL)?;
+            }
+            Ok(v)
+        };
         let inner = Inner {
             free: Bitmap::new(nblocks, true)?,
             busy: Bitmap::new(nblocks, false)?,
             poisoned: Bitmap::new(nblocks, false)?,
             nquarantined: 0,
             nfree: nblocks,
+            reserved: 0,
             nbusy: 0,
             next: 0,
             next_extent: first_extent,
-            owner,
+            owner: zeroes()?,
+            unsettled: zeroes()?,
         };
         Ok(try_pin_init!(Self {
             first_pfn,
             nblocks,
             first_extent,
+            tracks_frees: Atomic::new(false),
             inner <- new_spinlock_irq!(inner),
             stats: Stats::new(),
         }? Error))
+    }
+
+    /// Whether the kernel notifies frees (found by the device's probe at load): only then
+    /// can a page's free path be known to have finished (see `Inner::unsettled`).
+    pub(crate) fn set_tracks_frees(&self, on: bool) {
+        self.tracks_frees.store(on, Relaxed);
     }
 
     /// The page of `block`.
@@ -188,32 +233,66 @@ impl Pool {
         self.nblocks
     }
 
-    /// `(free, busy)` block counts.
+    /// `(free, busy)` block counts; free blocks promised to allocations under way do not
+    /// count as free.
     pub(crate) fn counts(&self) -> (usize, usize) {
         let inner = self.inner.lock();
-        (inner.nfree, inner.nbusy)
+        (inner.available(), inner.nbusy)
     }
 
-    /// Takes `n` free blocks for inode `ino`, all or none: `ENOSPC` if fewer are free (Busy
-    /// blocks do not count: they are not free until their notification).
-    pub(crate) fn alloc(&self, n: usize, ino: u64, out: &mut KVec<u32>) -> Result {
-        out.reserve(n, GFP_KERNEL)?;
-        let mut inner = self.inner.lock();
-        if inner.nfree < n {
-            return Err(ENOSPC);
+    /// Takes `n` free blocks for inode `ino` into `out`, all or none: `ENOSPC` if fewer are
+    /// free (Busy blocks do not count: they are not free until their notification).
+    ///
+    /// The count is reserved first; the blocks are then found [`BATCH`] at a time, so that
+    /// the lock (interrupts off) is held for bounded work however large `n` is. Process
+    /// context.
+    pub(crate) fn alloc(&self, n: usize, ino: u64, out: &mut KVVec<u32>) -> Result {
+        if n == 0 {
+            return Ok(());
         }
-        for _ in 0..n {
-            let from = inner.next;
-            let Some(b) = inner.free.find_set_from(from) else {
-                // nfree said there were enough: the bitmap and the count disagree.
-                pr_warn_once!("block pool count out of step with its bitmap\n");
+        {
+            let mut inner = self.inner.lock();
+            if inner.available() < n {
                 return Err(ENOSPC);
-            };
-            inner.free.clear(b);
-            inner.nfree -= 1;
-            inner.owner[b] = ino as u32;
-            inner.next = if b + 1 == self.nblocks { 0 } else { b + 1 };
-            out.push(b as u32, GFP_ATOMIC)?;
+            }
+            inner.reserved += n;
+        }
+        let first = out.len();
+        if let Err(e) = out.reserve(n, GFP_KERNEL) {
+            self.inner.lock().reserved -= n;
+            return Err(e.into());
+        }
+        let mut left = n;
+        while left > 0 {
+            let mut inner = self.inner.lock();
+            for _ in 0..left.min(BATCH) {
+                let from = inner.next;
+                // A block reserved but not found: a free block was poisoned meanwhile.
+                let Some(b) = inner.free.find_set_from(from) else {
+                    inner.reserved -= left;
+                    drop(inner);
+                    self.unalloc(&out[first..]);
+                    out.truncate(first);
+                    return Err(ENOSPC);
+                };
+                inner.free.clear(b);
+                inner.nfree -= 1;
+                inner.reserved -= 1;
+                inner.owner[b] = ino as u32;
+                inner.next = if b + 1 == self.nblocks { 0 } else { b + 1 };
+                left -= 1;
+                // `reserve` above made room: this does not allocate.
+                if out.push(b as u32, GFP_ATOMIC).is_err() {
+                    inner.give_back(b);
+                    inner.reserved -= left;
+                    drop(inner);
+                    self.unalloc(&out[first..]);
+                    out.truncate(first);
+                    return Err(ENOMEM);
+                }
+            }
+            drop(inner);
+            sched::cond_resched();
         }
         Ok(())
     }
@@ -223,7 +302,7 @@ impl Pool {
     /// back to single blocks). Searches round-robin from where the last extent was found.
     pub(crate) fn alloc_extent(&self, ino: u64) -> Option<u32> {
         let mut inner = self.inner.lock();
-        if inner.nfree < EXTENT {
+        if inner.available() < EXTENT {
             return None;
         }
         let first = self.first_extent;
@@ -245,19 +324,90 @@ impl Pool {
         None
     }
 
-    /// Runs `f` under the pool lock: for looking up the folio of a page and referencing it
-    /// in one step against the split in [`PagemapOwner::folio_free`]. `f` must not sleep.
-    pub(crate) fn serialised<R>(&self, f: impl FnOnce() -> R) -> R {
-        let _guard = self.inner.lock();
-        f()
+    /// A reference on the folio that page `pfn` belongs to now, if `want` accepts it
+    /// (`Ok(None)` otherwise, or outside the pagemap); `EIO` if one of the `check` pages from
+    /// `pfn` has failed.
+    ///
+    /// One step under the pool lock: the lookup and the reference, so that a concurrent split
+    /// (the free notification of a compound folio) cannot change which folio that is; and the
+    /// poison check and `attach` (which ties the folio to its file), so that memory failure,
+    /// which marks a page and then reads its file under this lock, either finds the folio
+    /// attached or is seen here. A first reference is counted as unsettled until its
+    /// notification.
+    ///
+    /// Referencing an idle page hands it out: the caller must own its block (see
+    /// [`Folio::get`]). `want` and `attach` run with interrupts off.
+    pub(crate) fn get_page<'a>(
+        &self,
+        pagemap: &'a DevPagemap<Self>,
+        pfn: usize,
+        check: usize,
+        want: impl FnOnce(&Folio) -> bool,
+        attach: impl FnOnce(&Folio),
+    ) -> Result<Option<FolioRef<'a>>> {
+        let mut inner = self.inner.lock();
+        let Some(folio) = pagemap.folio(pfn) else {
+            return Ok(None);
+        };
+        if !want(folio) {
+            return Ok(None);
+        }
+        if self.poisoned_locked(&inner, pfn, check) {
+            return Err(EIO);
+        }
+        let (folio, first) = folio.get();
+        if first {
+            self.note_first_ref(&mut inner, folio.pfn());
+        }
+        attach(&folio);
+        Ok(Some(folio))
+    }
+
+    /// Whether one of the `n` pages from `pfn` has failed; the pool lock is held.
+    fn poisoned_locked(&self, inner: &Inner, pfn: usize, n: usize) -> bool {
+        self.block_of(pfn)
+            .is_some_and(|b| (b..(b + n).min(self.nblocks)).any(|k| inner.poisoned.test(k)))
+    }
+
+    /// A first reference on the folio at `head` was handed out (see `Inner::unsettled`).
+    fn note_first_ref(&self, inner: &mut Inner, head: usize) {
+        if let Some(b) = self.block_of(head) {
+            if self.tracks_frees.load(Relaxed) {
+                inner.unsettled[b] = inner.unsettled[b].saturating_add(1);
+            }
+        }
+    }
+
+    /// The compound folio `folio` was just built, with its first reference: counted, checked
+    /// for failed pages (`EIO`: the caller drops the folio again) and `attach`ed, under the
+    /// pool lock as in [`Pool::get_page`].
+    pub(crate) fn note_built(&self, folio: &Folio, attach: impl FnOnce(&Folio)) -> Result {
+        let mut inner = self.inner.lock();
+        self.note_first_ref(&mut inner, folio.pfn());
+        if self.poisoned_locked(&inner, folio.pfn(), folio.nr_pages()) {
+            return Err(EIO);
+        }
+        attach(folio);
+        Ok(())
+    }
+
+    /// Whether no page of blocks `first..first + n` may still be inside the kernel's free
+    /// path, so that they may be made one compound folio.
+    pub(crate) fn settled(&self, first: u32, n: usize) -> bool {
+        let inner = self.inner.lock();
+        let first = first as usize;
+        (first..(first + n).min(self.nblocks)).all(|b| inner.unsettled[b] == 0)
     }
 
     /// Gives back blocks taken by [`Pool::alloc`] that never reached a file.
     pub(crate) fn unalloc(&self, blocks: &[u32]) {
-        let mut inner = self.inner.lock();
-        for &b in blocks {
-            inner.free.set(b as usize);
-            inner.nfree += 1;
+        for chunk in blocks.chunks(BATCH) {
+            let mut inner = self.inner.lock();
+            for &b in chunk {
+                inner.give_back(b as usize);
+            }
+            drop(inner);
+            sched::cond_resched();
         }
     }
 
@@ -265,34 +415,47 @@ impl Pool {
     pub(crate) fn unalloc_extent(&self, first: u32) {
         let mut inner = self.inner.lock();
         for b in first as usize..first as usize + EXTENT {
-            inner.free.set(b);
+            inner.give_back(b);
         }
-        inner.nfree += EXTENT;
     }
 
-    /// `block` leaves its file; `folio_of` finds the folio its page belongs to now (called
-    /// under the pool lock, so that no split intervenes). Free now if that folio is an idle
-    /// page, else Busy until its notification.
-    pub(crate) fn release<'f>(&self, block: u32, folio_of: impl FnOnce() -> Option<&'f Folio>) {
-        let b = block as usize;
+    /// `blocks` (a batch: at most [`BATCH`]) leave their file. Under the pool lock, so that
+    /// no split intervenes, `folio_of` finds the folio each block's page belongs to now and
+    /// `leave` is shown it (to end the folio's association with the file); then each block
+    /// is free now if that folio is an idle page, else Busy until its notification. Neither
+    /// closure may sleep or drop a folio reference. Returns how many became Busy.
+    pub(crate) fn release<'f>(
+        &self,
+        blocks: &[u32],
+        folio_of: impl Fn(u32) -> Option<&'f Folio>,
+        mut leave: impl FnMut(&Folio),
+    ) -> usize {
+        let mut busy = 0;
         let mut inner = self.inner.lock();
-        let (refs, order) = folio_of().map_or((0, 0), |f| (f.ref_count(), f.order()));
-        // A compound folio exists only while referenced or until its free notification,
-        // which splits it under this lock: at refcount zero that notification is still on
-        // its way (the refcount dropped, `free_zone_device_folio()` has not called us yet).
-        // Freeing the block now would let another file take a page of a folio that the
-        // notification has yet to split; it is Busy until then.
-        if refs == 0 && order == 0 {
-            let ino = inner.owner[b];
-            inner.give_back(b);
-            drop(inner);
-            trace::block_release(b, ino as usize);
-        } else {
-            inner.busy.set(b);
-            inner.nbusy += 1;
-            drop(inner);
-            trace::block_busy(b, refs);
+        for &block in blocks {
+            let b = block as usize;
+            let folio = folio_of(block);
+            if let Some(folio) = folio {
+                leave(folio);
+            }
+            let (refs, order) = folio.map_or((0, 0), |f| (f.ref_count(), f.order()));
+            // A compound folio exists only while referenced or until its free notification,
+            // which splits it under this lock: at refcount zero that notification is still on
+            // its way (the refcount dropped, `free_zone_device_folio()` has not called us
+            // yet). Freeing the block now would let another file take a page of a folio that
+            // the notification has yet to split; it is Busy until then.
+            if refs == 0 && order == 0 {
+                let ino = inner.owner[b];
+                inner.give_back(b);
+                trace::block_release(b, ino as usize);
+            } else {
+                inner.busy.set(b);
+                inner.nbusy += 1;
+                busy += 1;
+                trace::block_busy(b, refs);
+            }
         }
+        busy
     }
 
     /// Page `pfn` failed: its block is never handed out again. A free block is taken out of
@@ -337,13 +500,19 @@ impl Pool {
         self.inner.lock().nquarantined
     }
 
-    fn block_of(&self, pfn: usize) -> Option<usize> {
+    /// The block of page `pfn`, if it is one of the pool's.
+    pub(crate) fn block_of(&self, pfn: usize) -> Option<usize> {
         pfn.checked_sub(self.first_pfn)
             .filter(|&b| b < self.nblocks)
     }
 }
 
 impl Inner {
+    /// Free blocks not promised to an allocation under way.
+    fn available(&self) -> usize {
+        self.nfree.saturating_sub(self.reserved)
+    }
+
     /// Block `b` is nobody's any more: free, or out of service if its page failed.
     fn give_back(&mut self, b: usize) {
         if self.poisoned.test(b) {
@@ -375,6 +544,11 @@ impl PagemapOwner for Pool {
         self.poison(pfn)
     }
 
+    fn without_splits<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _guard = self.inner.lock();
+        f()
+    }
+
     /// What the free notification does, for every Busy block whose folio is idle now;
     /// returns a folio still referenced.
     fn reap(&self, pagemap: &DevPagemap<Self>) -> Option<usize> {
@@ -385,18 +559,24 @@ impl PagemapOwner for Pool {
                 break;
             };
             if folio.ref_count() == 0 {
-                self.folio_idle(folio);
+                self.folio_idle(folio, false);
             } else {
                 waiting.get_or_insert(folio.pfn());
             }
             from = b as usize + 1;
         }
-        waiting
+        // A block still Busy whose folio looked idle (a reference was taken meanwhile): wait
+        // on it too, rather than sleep until the next kick.
+        waiting.or_else(|| {
+            self.next_busy(0)
+                .and_then(|b| pagemap.folio(self.pfn(b)))
+                .map(Folio::pfn)
+        })
     }
 
     fn folio_free(&self, folio: &Folio) {
         self.stats.folio_free_calls.inc();
-        self.folio_idle(folio);
+        self.folio_idle(folio, true);
     }
 }
 
@@ -404,7 +584,9 @@ impl Pool {
     /// `folio` is idle (its free notification, or the reaper on a kernel without one):
     /// release its Busy blocks and split it if compound. A folio that is not idle (any more),
     /// or whose page became part of another folio, is left alone.
-    pub(crate) fn folio_idle(&self, folio: &Folio) {
+    ///
+    /// `notified` is true for the kernel's notification, false for the reaper.
+    pub(crate) fn folio_idle(&self, folio: &Folio, notified: bool) {
         let pfn = folio.pfn();
         let Some(b) = self.block_of(pfn) else {
             // The probe page, outside the pool.
@@ -412,9 +594,14 @@ impl Pool {
             return;
         };
         let mut inner = self.inner.lock();
+        if notified {
+            // The kernel's free path for one first reference has got this far: the last
+            // thing it does with the folio is call us.
+            inner.unsettled[b] = inner.unsettled[b].saturating_sub(1);
+        }
         let ino = inner.owner[b] as usize;
-        // A notification that raced with a compound folio being built over its page, or
-        // with a new reference, changes nothing: the folio is not idle.
+        // A notification that raced with a new reference changes nothing: the folio is not
+        // idle. (A page with a notification on its way is never made a tail page.)
         if !folio.is_current() || folio.ref_count() != 0 {
             drop(inner);
             // Only the pfn: the order of a page that became a tail page is not its own.

@@ -6,6 +6,7 @@ use crate::{
     abstractions::{
         folio::{Folio, FolioRef},
         pagemap::{pagemap_ops, DevPagemap},
+        sched,
     },
     blocks::Pool,
     pmem,
@@ -24,6 +25,9 @@ use kernel::{
 pagemap_ops! {
     static REFDAX_PGMAP_OPS: Pool;
 }
+
+/// Pages scanned between scheduling points.
+const SCAN_BATCH: usize = 1 << 14;
 
 /// A claimed pmem range and the pagemap over it.
 ///
@@ -64,6 +68,7 @@ impl Device {
         )?;
         let works = dev.probe_free()?;
         dev.folio_free_works.store(works, Relaxed);
+        dev.pool().set_tracks_frees(works);
         let pfns = dev.pagemap.pfns();
         pr_info!(
             "managing pmem {:#x}-{:#x} ({} pages), free notification: {}\n",
@@ -103,31 +108,48 @@ impl Device {
         &self.pagemap
     }
 
-    /// A reference on the folio that page `pfn` belongs to now. The lookup and the reference
-    /// are one step under the pool lock, so that a concurrent split (the free notification
-    /// of a compound folio) cannot change which folio that is.
+    /// A reference on the folio that page `pfn` belongs to now, `attach`ed to its file in the
+    /// same step ([`Pool::get_page`]); `EIO` if the page has failed.
     ///
     /// Referencing an idle page hands it out: the caller must own its block (see
     /// [`Folio::get`]).
-    pub(crate) fn get_page(&self, pfn: usize) -> Option<FolioRef<'_>> {
+    pub(crate) fn get_page(&self, pfn: usize, attach: impl FnOnce(&Folio)) -> Result<FolioRef<'_>> {
         self.pool()
-            .serialised(|| self.pagemap.folio(pfn).map(Folio::get))
+            .get_page(&self.pagemap, pfn, 1, |_| true, attach)?
+            .ok_or(EINVAL)
     }
 
     /// A reference on the PMD-sized folio at `pfn` (2 MiB aligned), building it from the
-    /// idle pages there if it does not exist (`pmd_folios_built`). `EBUSY` if a page is
-    /// referenced on its own. The caller owns the blocks and holds their file's map lock, so
-    /// nobody else can reference the pages meanwhile.
-    pub(crate) fn get_pmd_folio(&self, pfn: usize, order: u32) -> Result<FolioRef<'_>> {
-        let existing = self.pool().serialised(|| {
-            let folio = self.pagemap.folio(pfn)?;
-            (folio.pfn() == pfn && folio.order() == order).then(|| folio.get())
-        });
-        if let Some(folio) = existing {
+    /// idle pages there if it does not exist (`pmd_folios_built`), `attach`ed to its file.
+    /// `EBUSY` if a page is referenced on its own, `EAGAIN` if the kernel's free path may
+    /// still be running for one (see [`Pool::settled`]), `EIO` if one has failed. The caller
+    /// owns the blocks and holds their file's map lock, so nobody else can reference the
+    /// pages meanwhile.
+    pub(crate) fn get_pmd_folio(
+        &self,
+        pfn: usize,
+        order: u32,
+        attach: impl Fn(&Folio),
+    ) -> Result<FolioRef<'_>> {
+        let pool = self.pool();
+        let n = 1 << order;
+        let whole = |f: &Folio| f.pfn() == pfn && f.order() == order;
+        if let Some(folio) = pool.get_page(&self.pagemap, pfn, n, whole, &attach)? {
             return Ok(folio);
+        }
+        let block = pool.block_of(pfn).ok_or(EINVAL)?;
+        if pool.any_poisoned(block as u32, n) {
+            return Err(EIO);
+        }
+        // Referenced pages first (EBUSY): a live reference is unsettled too.
+        self.pagemap.check_buildable(pfn, order)?;
+        if !pool.settled(block as u32, n) {
+            return Err(EAGAIN);
         }
         let folio = self.pagemap.build_folio(pfn, order)?;
         self.stats().pmd_folios_built.inc();
+        // On failure the folio is dropped here, outside the pool lock: its free splits it.
+        pool.note_built(&folio, attach)?;
         Ok(folio)
     }
 
@@ -155,6 +177,10 @@ impl Device {
                 first.get_or_insert((folio.pfn(), refs));
             }
             pfn = folio.pfn() + (1 << folio.order());
+            // Millions of pages on a large range: let others run now and then.
+            if pfn % SCAN_BATCH == 0 {
+                sched::cond_resched();
+            }
         }
         let elapsed = start.elapsed().as_nanos();
         self.last_scan_ns.store(elapsed.max(1) as u64, Relaxed);
@@ -232,7 +258,6 @@ impl Device {
                 s.pmd_fallbacks[reason as usize].get()
             )?;
         }
-        writeln!(f, "mmap_inserts {}", s.mmap_inserts.get())?;
         writeln!(f, "folio_free_calls {}", s.folio_free_calls.get())?;
         writeln!(f, "busy_released {}", s.busy_released.get())?;
         writeln!(f, "blocks_total {}", self.pool().total())?;

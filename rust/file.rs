@@ -4,16 +4,24 @@
 //!
 //! # Locking
 //!
-//! Lock order: the inode lock (`i_rwsem`, taken by the VFS) -> `FileData::map` -> the pool's
-//! spinlock. The fault path takes `map` under the mmap lock without the inode lock. Nobody
-//! holds `map` while copying from or to user memory (the user buffer may be a mapping of the
-//! same file, whose fault takes `map`): the read and write paths look blocks up under `map`,
-//! drop it and copy. That is safe because blocks only leave a file (truncate, punch-hole,
-//! eviction) with the inode lock held exclusively, which read and write hold too.
+//! ```text
+//!   i_rwsem -> [mmap_lock] -> invalidate_lock -> FileData::map -> DevPagemap's build lock
+//!                                                              -> the pool's spinlock
+//! ```
 //!
-//! Size changes publish the new size before taking `map`, and faults check the size under
-//! `map`: a fault either sees the new size or has inserted its PTE before the truncate
-//! detaches the block and zaps the mapping.
+//! Faults run under the mmap lock (or the VMA lock) with the mapping's invalidate lock held
+//! shared (the VFS layer takes it); truncate, punch-hole, a short write's clean-up
+//! and eviction hold it exclusively around "zap the mappings, then take the blocks out"
+//! ([`FileData::drop_blocks`] asks for the guard). So a fault never finds a page whose
+//! block is leaving: it runs before the truncate (and its PTE is zapped) or after it (and
+//! sees the new size, or a hole, which gets a fresh zeroed block). This is ext4's and xfs's
+//! protocol.
+//!
+//! `map` guards the block map and serialises a file's faults, PTE against PMD. Nobody holds
+//! it while copying from or to user memory (the user buffer may be a mapping of the same
+//! file, whose fault takes `map`): the read and write paths look blocks up under `map`, drop
+//! it and copy. That is safe because blocks only leave a file with the inode lock held
+//! exclusively, which read and write hold too.
 //!
 //! # Allocation and PMD mappings
 //!
@@ -28,9 +36,11 @@
 //! referenced on its own; otherwise it falls back to PTEs and counts why ([`PmdFallback`]).
 
 use crate::{
-    abstractions::trace,
-    abstractions::vfs::{self, Inode, IovIter, LockedInode, NewVma, VmFault, VmFaultResult},
-    blocks::EXTENT,
+    abstractions::vfs::{
+        self, Inode, InvalidateGuard, IovIter, LockedInode, VmFault, VmFaultResult,
+    },
+    abstractions::{folio::Folio, sched, trace},
+    blocks::{BATCH, EXTENT},
     device::Device,
     stats::PmdFallback,
 };
@@ -87,33 +97,44 @@ impl BlockMap {
         }
     }
 
-    /// Removes the blocks of pages `from..to`, passing each to `f` with its index.
-    fn take_range(&mut self, from: usize, to: usize, mut f: impl FnMut(usize, u32)) {
-        let to = to.min(self.leaves.len() * LEAF);
-        let mut index = from;
-        while index < to {
-            let li = index / LEAF;
-            let leaf_end = ((li + 1) * LEAF).min(to);
-            if let Some(leaf) = &mut self.leaves[li] {
-                for i in index..leaf_end {
-                    let b = core::mem::replace(&mut leaf.0[i % LEAF], HOLE);
-                    if b != HOLE {
-                        f(i, b);
-                    }
-                }
-                if leaf.0.iter().all(|&b| b == HOLE) {
-                    self.leaves[li] = None;
-                }
-            }
-            index = leaf_end;
+    /// Removes up to `out.len()` blocks of pages `from..to`, all from the leaf of page
+    /// `from`, into `out`. Returns how many it took and the page to go on from (`to` when
+    /// done).
+    fn take_batch(&mut self, from: usize, to: usize, out: &mut [u32]) -> (usize, usize) {
+        let mapped_end = to.min(self.leaves.len() * LEAF);
+        if from >= mapped_end {
+            // Nothing left to take up to `to` (which may be `usize::MAX`).
+            return (0, to);
         }
+        let li = from / LEAF;
+        let leaf_end = ((li + 1) * LEAF).min(mapped_end);
+        let Some(leaf) = &mut self.leaves[li] else {
+            return (0, leaf_end);
+        };
+        let mut n = 0;
+        let mut index = from;
+        while index < leaf_end && n < out.len() {
+            let b = core::mem::replace(&mut leaf.0[index % LEAF], HOLE);
+            if b != HOLE {
+                out[n] = b;
+                n += 1;
+            }
+            index += 1;
+        }
+        if leaf.0.iter().all(|&b| b == HOLE) {
+            self.leaves[li] = None;
+        }
+        (n, index)
     }
 
-    /// The holes among pages `from..to`.
-    fn count_holes(&self, from: usize, to: usize) -> usize {
+    /// The holes among pages `from..to`, counted up to a little past `limit`.
+    fn count_holes(&self, from: usize, to: usize, limit: usize) -> usize {
         let mut holes = 0;
         let mut index = from;
-        while index < to {
+        while index < to && holes <= limit {
+            if index % (LEAF * LEAF) == 0 {
+                sched::cond_resched();
+            }
             let li = index / LEAF;
             let leaf_end = ((li + 1) * LEAF).min(to);
             holes += match self.leaves.get(li) {
@@ -186,9 +207,14 @@ impl FileData {
         to: usize,
         eof: usize,
     ) -> Result {
-        let n = map.count_holes(from, to);
+        // Before any work: a request far beyond the pool (`fallocate -l 1T`) fails at once.
+        let available = dev.pool().counts().0;
+        let n = map.count_holes(from, to, available);
         if n == 0 {
             return Ok(());
+        }
+        if n > available {
+            return Err(ENOSPC);
         }
         // Extents first: (window, first block) for each empty window below `eof` that
         // `from..to` touches, as long as the pool has aligned runs.
@@ -196,7 +222,7 @@ impl FileData {
         let mut covered = 0;
         let mut w = from / LEAF * LEAF;
         while w < to && w + LEAF <= eof {
-            if map.count_holes(w, w + LEAF) == LEAF {
+            if map.count_holes(w, w + LEAF, LEAF) == LEAF {
                 let Some(b) = dev.pool().alloc_extent(inode.ino()) else {
                     break;
                 };
@@ -208,8 +234,9 @@ impl FileData {
                 covered += (w + LEAF).min(to) - w.max(from);
             }
             w += LEAF;
+            sched::cond_resched();
         }
-        let mut blocks = KVec::new();
+        let mut blocks = KVVec::new();
         let filled = dev
             .pool()
             .alloc(n - covered, inode.ino(), &mut blocks)
@@ -228,9 +255,13 @@ impl FileData {
             for i in 0..LEAF {
                 self.attach_new(dev, inode, map, w + i, b + i as u32);
             }
+            sched::cond_resched();
         }
         let mut next = blocks.iter();
         for index in from..to {
+            if index % LEAF == 0 {
+                sched::cond_resched();
+            }
             if map.get(index).is_some() {
                 continue;
             }
@@ -261,17 +292,84 @@ impl FileData {
 
     /// Takes pages `from..to` out of the file and hands their blocks back (see
     /// [`crate::blocks`]): free now, or Busy until their folio-free notification.
-    fn drop_blocks(&self, dev: &Device, inode: &Inode, from: usize, to: usize) {
-        let mut n = 0;
-        self.map.lock().take_range(from, to, |_, b| {
-            let pfn = dev.pool().pfn(b);
-            if let Some(folio) = dev.pagemap().folio(pfn) {
-                vfs::detach_folio(folio);
+    ///
+    /// The caller has zapped every mapping of those pages under the same invalidate lock, so
+    /// no fault maps them again meanwhile; what still references a page now is a pin, a pipe
+    /// or a free on its way. Works a batch at a time, rescheduling between batches.
+    fn drop_blocks(&self, dev: &Device, inode: &InvalidateGuard<'_>, from: usize, to: usize) {
+        let mut batch = [0u32; BATCH];
+        let mut index = from;
+        let mut dropped = 0;
+        while index < to {
+            let (n, next) = self.map.lock().take_batch(index, to, &mut batch);
+            let taken = &batch[..n];
+            let gone = self.compound_gone(dev, taken);
+            let busy = dev.pool().release(
+                taken,
+                |b| dev.pagemap().folio(dev.pool().pfn(b)),
+                |folio| {
+                    // A page of its own leaves with its block; a compound folio keeps its file
+                    // while any of its blocks is still there (memory failure finds the
+                    // mappings through it).
+                    if folio.order() == 0 || gone == Some(folio.pfn()) {
+                        vfs::detach_folio(folio);
+                    }
+                },
+            );
+            if busy > 0 {
+                // On a kernel without the notification the reaper must wait for them.
+                dev.pagemap().kick_reaper();
             }
-            dev.pool().release(b, || dev.pagemap().folio(pfn));
-            n += 1;
-        });
-        inode.sub_blocks(n);
+            dropped += n;
+            index = next;
+            sched::cond_resched();
+        }
+        inode.sub_blocks(dropped);
+    }
+
+    /// The first page of the compound folio that blocks of `taken` belong to, if none of its
+    /// blocks is in the file any more (a batch is one leaf: at most one such folio). A
+    /// snapshot: a folio split meanwhile is pages of their own, each untied with its block.
+    fn compound_gone(&self, dev: &Device, taken: &[u32]) -> Option<usize> {
+        let folio = taken.iter().find_map(|&b| {
+            dev.pagemap()
+                .folio(dev.pool().pfn(b))
+                .filter(|f| f.order() > 0)
+        })?;
+        let head = dev.pool().block_of(folio.pfn())? as u32;
+        let window = folio.index();
+        let map = self.map.lock();
+        (0..folio.nr_pages())
+            .all(|i| map.get(window + i) != Some(head + i as u32))
+            .then_some(folio.pfn())
+    }
+
+    /// Zeroes page `index`'s bytes from `offset` to `end` if the page has a block (and its
+    /// page has not failed: it is never touched again).
+    fn zero_in_page(&self, dev: &Device, index: usize, offset: usize, end: usize) {
+        if offset >= end {
+            return;
+        }
+        if let Some(b) = self.map.lock().get(index) {
+            if !dev.pool().is_poisoned(b) {
+                dev.pagemap().zero(dev.pool().pfn(b), offset, end - offset);
+            }
+        }
+    }
+
+    /// Zeroes the last page of a file of `size` bytes beyond `size`: a store through a
+    /// mapping may have left bytes there, which must read as zeros once the file grows over
+    /// them (or after it shrinks to `size`), as in ext4 and xfs.
+    fn zero_eof_page(&self, dev: &Device, size: u64) {
+        let offset = (size % PAGE_SIZE) as usize;
+        if offset != 0 {
+            self.zero_in_page(
+                dev,
+                (size >> PAGE_SHIFT) as usize,
+                offset,
+                PAGE_SIZE as usize,
+            );
+        }
     }
 
     pub(crate) fn read(
@@ -332,9 +430,14 @@ impl FileData {
     ) -> Result<usize> {
         let count = iter.count() as u64;
         let end = pos.checked_add(count).ok_or(EFBIG)?;
+        let old = inode.size();
         // All blocks first, so that ENOSPC writes nothing.
-        let eof = pages(end.max(inode.size()));
+        let eof = pages(end.max(old));
         self.fill_holes(dev, inode, (pos >> PAGE_SHIFT) as usize, pages(end), eof)?;
+        if end > old {
+            // Before the copy, which may cover part of it.
+            self.zero_eof_page(dev, old);
+        }
         // `fill_holes` gave every page a block; a hole here would be a bug: stop there.
         let mut poisoned = false;
         let done = self.copy_pages(pos, end, |block, offset, n| match block {
@@ -343,34 +446,44 @@ impl FileData {
             }),
             None => 0,
         });
+        // A write that copied nothing leaves the size alone, also past EOF.
+        let size = if done > 0 {
+            old.max(pos + done as u64)
+        } else {
+            old
+        };
+        if size > old {
+            inode.set_size(size);
+        }
+        if end > size {
+            // A short write: the blocks it took past the new EOF go again, so that their
+            // partly copied bytes never show. (Nothing maps pages past EOF.)
+            let invalidate = inode.invalidate_lock();
+            self.drop_blocks(dev, &invalidate, pages(size), pages(end));
+        }
         if done == 0 && count > 0 {
             return Err(if poisoned { EIO } else { EFAULT });
-        }
-        let at = pos + done as u64;
-        if at > inode.size() {
-            inode.set_size(at);
         }
         Ok(done)
     }
 
     pub(crate) fn set_size(&self, dev: &Device, inode: &LockedInode<'_>, size: u64) -> Result {
         let old = inode.size();
-        inode.set_size(size);
         if size >= old {
+            self.zero_eof_page(dev, old);
+            inode.set_size(size);
             return Ok(());
         }
-        // The rest of the last page must read as zeros if the file grows again.
-        if size % PAGE_SIZE != 0 {
-            if let Some(b) = self.map.lock().get((size >> PAGE_SHIFT) as usize) {
-                let offset = (size % PAGE_SIZE) as usize;
-                dev.pagemap()
-                    .zero(dev.pool().pfn(b), offset, PAGE_SIZE as usize - offset);
-            }
-        }
+        // No fault maps a page of the file until the blocks are gone: one that ran before
+        // sees the new size below, or has its PTE zapped here.
+        let invalidate = inode.invalidate_lock();
+        inode.set_size(size);
         let first = pages(size);
-        // Blocks still mapped become Busy here and are released by the zap's notification.
-        self.drop_blocks(dev, inode, first, usize::MAX);
-        inode.unmap_range(first as u64 * PAGE_SIZE, 0);
+        invalidate.unmap_range(first as u64 * PAGE_SIZE, 0);
+        self.zero_eof_page(dev, size);
+        // Zapped: only pins, pipes and frees on their way still hold pages; their blocks
+        // become Busy and are released by the notification.
+        self.drop_blocks(dev, &invalidate, first, usize::MAX);
         Ok(())
     }
 
@@ -389,7 +502,9 @@ impl FileData {
             end.max(inode.size())
         });
         self.fill_holes(dev, inode, (offset >> PAGE_SHIFT) as usize, pages(end), eof)?;
-        if !keep_size && end > inode.size() {
+        let old = inode.size();
+        if !keep_size && end > old {
+            self.zero_eof_page(dev, old);
             inode.set_size(end);
         }
         Ok(())
@@ -405,14 +520,13 @@ impl FileData {
         let end = offset.saturating_add(len);
         let first_full = pages(offset);
         let end_full = (end >> PAGE_SHIFT) as usize;
-        // Partial pages at either edge keep their block and get zeros.
+        let invalidate = inode.invalidate_lock();
+        // Partial pages at either edge keep their block (and their mappings) and get zeros.
         let zero_range = |from: u64, to: u64| {
             if from < to {
-                if let Some(b) = self.map.lock().get((from >> PAGE_SHIFT) as usize) {
-                    let pfn = dev.pool().pfn(b);
-                    dev.pagemap()
-                        .zero(pfn, (from % PAGE_SIZE) as usize, (to - from) as usize);
-                }
+                let offset = (from % PAGE_SIZE) as usize;
+                let index = (from >> PAGE_SHIFT) as usize;
+                self.zero_in_page(dev, index, offset, offset + (to - from) as usize);
             }
         };
         if first_full > end_full {
@@ -422,41 +536,11 @@ impl FileData {
         zero_range(offset, (first_full as u64 * PAGE_SIZE).min(end));
         zero_range((end_full as u64 * PAGE_SIZE).max(offset), end);
         if end_full > first_full {
-            self.drop_blocks(dev, inode, first_full, end_full);
-            inode.unmap_range(
+            invalidate.unmap_range(
                 first_full as u64 * PAGE_SIZE,
                 (end_full - first_full) as u64 * PAGE_SIZE,
             );
-        }
-        Ok(())
-    }
-
-    /// A mapping that the core populates right after mmap (`MAP_LOCKED`): map the blocks the
-    /// file has now with `vm_insert_page()`, under the mmap write lock, instead of faulting
-    /// them one by one. Holes are left to the faults, which allocate.
-    pub(crate) fn mmap(&self, dev: &Device, inode: &Inode, vma: &NewVma) -> Result {
-        if !vma.populates() || !vma.is_shared() {
-            return Ok(());
-        }
-        let map = self.map.lock();
-        let eof = pages(inode.size());
-        let npages = (vma.end() - vma.start()) >> PAGE_SHIFT;
-        for i in 0..npages.min(eof.saturating_sub(vma.pgoff())) {
-            let index = vma.pgoff() + i;
-            let Some(b) = map.get(index) else { continue };
-            if dev.pool().is_poisoned(b) {
-                continue;
-            }
-            let pfn = dev.pool().pfn(b);
-            let Some(folio) = dev.get_page(pfn) else {
-                continue;
-            };
-            if folio.order() == 0 {
-                inode.attach_folio(&folio, index);
-            }
-            vma.vm_insert_page(vma.start() + (i << PAGE_SHIFT), &folio, pfn)?;
-            dev.pool().stats.mmap_inserts.inc();
-            trace::fault(&folio, index, false);
+            self.drop_blocks(dev, &invalidate, first_full, end_full);
         }
         Ok(())
     }
@@ -484,27 +568,35 @@ impl FileData {
         let Some(b) = map.get(index) else {
             return VmFaultResult::SigBus;
         };
-        if dev.pool().is_poisoned(b) {
-            return VmFaultResult::HwPoison;
-        }
         let pfn = dev.pool().pfn(b);
         // Our reference keeps the refcount above zero across the insert, as fs/dax.c does.
         // The page may be one of a PMD-sized folio mapped elsewhere: then it is mapped as a
-        // page of that folio.
-        let Some(folio) = dev.get_page(pfn) else {
-            return VmFaultResult::SigBus;
+        // page of that folio. A page of its own is (again) tied to its file: a split clears
+        // that, and the block is ours at `index` (we hold `map`).
+        let attach = |folio: &Folio| {
+            if folio.order() == 0 {
+                inode.attach_folio(folio, index);
+            }
         };
-        if folio.order() == 0 {
-            // A split cleared the page's file; it is ours at `index` (we hold `map`).
-            inode.attach_folio(&folio, index);
-        }
-        dev.pool().stats.pte_faults.inc();
-        trace::fault(&folio, index, vmf.is_write());
+        let folio = match dev.get_page(pfn, attach) {
+            Ok(folio) => folio,
+            Err(e) if e == EIO => return VmFaultResult::HwPoison,
+            Err(_) => return VmFaultResult::SigBus,
+        };
         if vmf.is_write() && !vmf.is_shared() {
             // A private write: the core copies the page into an anonymous one.
+            dev.stats().pte_faults.inc();
+            trace::fault(&folio, index, true);
             return vmf.set_cow_source(folio, pfn);
         }
-        vmf.insert_page(&folio, pfn, vmf.is_write())
+        match vmf.insert_page(&folio, pfn, vmf.is_write()) {
+            Ok(()) => {
+                dev.stats().pte_faults.inc();
+                trace::fault(&folio, index, vmf.is_write());
+                VmFaultResult::NoPage
+            }
+            Err(result) => result,
+        }
     }
 
     /// A fault that may map a PMD: maps the 2 MiB window around the address with one
@@ -558,24 +650,26 @@ impl FileData {
         if !contiguous {
             return fallback(PmdFallback::ShortExtent);
         }
-        if dev.pool().any_poisoned(first, LEAF) {
-            return fallback(PmdFallback::Poisoned);
-        }
-        let folio = match dev.get_pmd_folio(pfn, PMD_ORDER) {
-            Ok(folio) => {
-                inode.attach_folio(&folio, index);
-                folio
-            }
+        let folio = match dev.get_pmd_folio(pfn, PMD_ORDER, |f| inode.attach_folio(f, index)) {
+            Ok(folio) => folio,
             Err(e) if e == EBUSY => return fallback(PmdFallback::SubpagesMapped),
+            Err(e) if e == EAGAIN => return fallback(PmdFallback::Unsettled),
+            Err(e) if e == EIO => return fallback(PmdFallback::Poisoned),
             Err(_) => return fallback(PmdFallback::ShortExtent),
         };
-        dev.stats().pmd_faults.inc();
-        trace::fault(&folio, index, vmf.is_write());
         // If the insert does not map it, dropping our reference frees (and splits) the folio.
-        vmf.insert_folio_pmd(&folio, vmf.is_write())
+        match vmf.insert_folio_pmd(&folio, vmf.is_write()) {
+            Ok(()) => {
+                dev.stats().pmd_faults.inc();
+                trace::fault(&folio, index, vmf.is_write());
+                VmFaultResult::NoPage
+            }
+            Err(VmFaultResult::Fallback) => fallback(PmdFallback::Misaligned),
+            Err(result) => result,
+        }
     }
 
-    pub(crate) fn evict(&self, dev: &Device, inode: &Inode) {
+    pub(crate) fn evict(&self, dev: &Device, inode: &InvalidateGuard<'_>) {
         self.drop_blocks(dev, inode, 0, usize::MAX);
     }
 }

@@ -8,8 +8,8 @@
 
 use crate::{
     abstractions::vfs::{
-        file_system, Fallocate, FileSystem, Inode, IovIter, LockedInode, MountOptions, NewVma,
-        StatFs, VmFault, VmFaultResult,
+        file_system, Fallocate, FileSystem, Inode, InvalidateGuard, IovIter, LockedInode,
+        MountOptions, StatFs, VmFault, VmFaultResult,
     },
     device::Device,
     file::FileData,
@@ -105,10 +105,6 @@ impl FileSystem for RefdaxFs {
         }
     }
 
-    fn mmap(sb: &Mount, inode: &Inode, file: &Self::File, vma: &NewVma) -> Result {
-        file.mmap(&sb.dev, inode, vma)
-    }
-
     fn fault(sb: &Mount, inode: &Inode, file: &Self::File, vmf: &VmFault) -> VmFaultResult {
         file.fault(&sb.dev, inode, vmf)
     }
@@ -117,7 +113,7 @@ impl FileSystem for RefdaxFs {
         file.huge_fault(&sb.dev, inode, vmf, sb.options.pte_only)
     }
 
-    fn evict(sb: &Mount, inode: &Inode, file: Self::File) {
+    fn evict(sb: &Mount, inode: &InvalidateGuard<'_>, file: Self::File) {
         file.evict(&sb.dev, inode);
     }
 }

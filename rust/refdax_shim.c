@@ -73,12 +73,14 @@ bool refdax_folio_wait_idle(struct folio *folio, unsigned int timeout_ms)
 struct refdax_reaper_args {
 	unsigned long (*reap)(const void *data);
 	const void *data;
+	atomic_t kicked;
 };
 
 /*
  * The reaper: for kernels that do not call folio_free for FS DAX folios. Each pass lets Rust
  * handle what is idle and name a folio still referenced; then sleep on that folio's page,
- * which free_zone_device_folio() wakes with wake_up_var(), at most a second.
+ * which free_zone_device_folio() wakes with wake_up_var(), at most a second. With nothing
+ * to wait for, sleep until refdax_reaper_kick() says a block became busy.
  */
 static int refdax_reaper_fn(void *arg)
 {
@@ -93,10 +95,21 @@ static int refdax_reaper_fn(void *arg)
 			wait_var_event_timeout(&folio->page,
 					       !folio_ref_count(folio) || kthread_should_stop(), HZ);
 		} else {
-			schedule_timeout_interruptible(HZ / 4);
+			wait_var_event_interruptible(&args->kicked,
+						     atomic_xchg(&args->kicked, 0) ||
+						     kthread_should_stop());
 		}
 	}
 	return 0;
+}
+
+void refdax_reaper_kick(void *arg)
+{
+	struct refdax_reaper_args *args = arg;
+
+	/* A full barrier between the store and wake_up_var()'s look at the waitqueue. */
+	atomic_xchg(&args->kicked, 1);
+	wake_up_var(&args->kicked);
 }
 
 struct task_struct *refdax_reaper_start(void *args)
@@ -164,30 +177,42 @@ int refdax_memory_failure(struct dev_pagemap *pgmap, unsigned long pfn,
 }
 
 /*
- * Zaps every mapping of page @pfn in the file it belongs to (folio->mapping and index), so
- * that the next access faults. Inodes are freed after an RCU grace period and refdax clears
- * folio->mapping before an inode is evicted, so under rcu_read_lock() the mapping's inode may
- * be grabbed; igrab() refuses one being freed. Returns whether a file was found.
+ * The file mapping page @pfn belongs to (folio->mapping) and the page's index in it, or NULL.
+ * The caller holds the RCU read lock and keeps builds and splits of compound folios out
+ * (both rewrite ->mapping of the pages they turn into tails or back).
  */
-bool refdax_unmap_page_from_file(unsigned long pfn)
+struct address_space *refdax_page_mapping(unsigned long pfn, unsigned long *index)
 {
 	struct folio *folio = page_folio(pfn_to_page(pfn));
-	struct address_space *mapping;
-	struct inode *inode = NULL;
-	pgoff_t index = 0;
+	struct address_space *mapping = READ_ONCE(folio->mapping);
 
-	rcu_read_lock();
-	mapping = READ_ONCE(folio->mapping);
-	if (mapping && !((unsigned long)mapping & FOLIO_MAPPING_FLAGS)) {
-		index = folio->index + (pfn - folio_pfn(folio));
-		inode = igrab(mapping->host);
-	}
-	rcu_read_unlock();
-	if (!inode)
-		return false;
+	if (!mapping || ((unsigned long)mapping & FOLIO_MAPPING_FLAGS))
+		return NULL;
+	*index = folio->index + (pfn - folio_pfn(folio));
+	return mapping;
+}
+
+/*
+ * A reference on @mapping's inode, or NULL if it is going away. Inodes are freed after an
+ * RCU grace period and refdax unties its folios from an inode before evicting it, so a
+ * mapping read from a folio under the RCU read lock still has a valid host here.
+ */
+struct inode *refdax_mapping_igrab(struct address_space *mapping)
+{
+	return igrab(mapping->host);
+}
+
+/*
+ * Zaps every mapping of page @index of @inode and puts the reference refdax_mapping_igrab()
+ * took. Under the invalidate lock: a fault that passed its poison check before the page
+ * was marked failed has inserted its PTE by the time the lock is ours.
+ */
+void refdax_unmap_file_page(struct inode *inode, unsigned long index)
+{
+	filemap_invalidate_lock(inode->i_mapping);
 	unmap_mapping_range(inode->i_mapping, (loff_t)index << PAGE_SHIFT, PAGE_SIZE, 0);
+	filemap_invalidate_unlock(inode->i_mapping);
 	iput(inode);
-	return true;
 }
 
 struct resource *refdax_request_mem_region(u64 start, u64 n, const char *name)
@@ -236,10 +261,13 @@ int refdax_folio_ref_count(struct folio *folio)
 	return folio_ref_count(folio);
 }
 
-/* Unlike folio_get(), valid at refcount zero: how fs/dax.c takes its insert reference. */
-void refdax_folio_ref_inc(struct folio *folio)
+/*
+ * Unlike folio_get(), valid at refcount zero: how fs/dax.c takes its insert reference.
+ * Returns the new count, so that the caller sees a zero-to-one transition.
+ */
+int refdax_folio_ref_inc(struct folio *folio)
 {
-	folio_ref_inc(folio);
+	return folio_ref_inc_return(folio);
 }
 
 /*
@@ -310,6 +338,31 @@ void refdax_inode_unlock_shared(struct inode *inode)
 	inode_unlock_shared(inode);
 }
 
+void refdax_invalidate_lock(struct inode *inode)
+{
+	filemap_invalidate_lock(inode->i_mapping);
+}
+
+void refdax_invalidate_unlock(struct inode *inode)
+{
+	filemap_invalidate_unlock(inode->i_mapping);
+}
+
+void refdax_invalidate_lock_shared(struct inode *inode)
+{
+	filemap_invalidate_lock_shared(inode->i_mapping);
+}
+
+void refdax_invalidate_unlock_shared(struct inode *inode)
+{
+	filemap_invalidate_unlock_shared(inode->i_mapping);
+}
+
+void refdax_cond_resched(void)
+{
+	cond_resched();
+}
+
 void refdax_vma_set_flags(struct vm_area_struct *vma, vm_flags_t flags)
 {
 	vm_flags_set(vma, flags);
@@ -351,11 +404,6 @@ bool refdax_vmf_pmd_insertable(struct vm_fault *vmf, unsigned long pfn)
 	pmd_t pmd = pmdp_get_lockless(vmf->pmd);
 
 	return pmd_none(pmd) || (pmd_trans_huge(pmd) && pmd_pfn(pmd) == pfn);
-}
-
-bool refdax_vma_populates(struct vm_area_struct *vma)
-{
-	return (vma->vm_flags & VM_LOCKED_MASK) == VM_LOCKED;
 }
 
 /*

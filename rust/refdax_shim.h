@@ -30,6 +30,7 @@ bool refdax_folio_wait_idle(struct folio *folio, unsigned int timeout_ms);
 struct task_struct;
 struct task_struct *refdax_reaper_start(void *args);
 void refdax_reaper_stop(struct task_struct *task);
+void refdax_reaper_kick(void *args);
 unsigned long refdax_folio_pfn(struct folio *folio);
 unsigned int refdax_folio_order(struct folio *folio);
 bool refdax_folio_try_get_idle(struct folio *folio);
@@ -45,7 +46,9 @@ int refdax_memory_failure(struct dev_pagemap *pgmap, unsigned long pfn,
 /* Defined in Rust by pagemap_ops!. */
 int refdax_pgmap_memory_failure(struct dev_pagemap *pgmap, unsigned long pfn,
 				unsigned long nr_pages, int mf_flags);
-bool refdax_unmap_page_from_file(unsigned long pfn);
+struct address_space *refdax_page_mapping(unsigned long pfn, unsigned long *index);
+struct inode *refdax_mapping_igrab(struct address_space *mapping);
+void refdax_unmap_file_page(struct inode *inode, unsigned long index);
 /* Defined in Rust by pagemap_ops!. */
 void refdax_pgmap_folio_free(struct folio *folio);
 
@@ -59,7 +62,7 @@ void refdax_trace_pmd_fallback(unsigned long pgoff, unsigned int reason);
 unsigned long refdax_folio_index(struct folio *folio);
 
 int refdax_folio_ref_count(struct folio *folio);
-void refdax_folio_ref_inc(struct folio *folio);
+int refdax_folio_ref_inc(struct folio *folio);
 void refdax_folio_set_mapping(struct folio *folio, struct address_space *mapping,
 			      unsigned long index);
 
@@ -76,7 +79,11 @@ void refdax_inode_lock(struct inode *inode);
 void refdax_inode_unlock(struct inode *inode);
 void refdax_inode_lock_shared(struct inode *inode);
 void refdax_inode_unlock_shared(struct inode *inode);
-bool refdax_vma_populates(struct vm_area_struct *vma);
+void refdax_invalidate_lock(struct inode *inode);
+void refdax_invalidate_unlock(struct inode *inode);
+void refdax_invalidate_lock_shared(struct inode *inode);
+void refdax_invalidate_unlock_shared(struct inode *inode);
+void refdax_cond_resched(void);
 bool refdax_vmf_pmd_is_huge(struct vm_fault *vmf);
 bool refdax_vmf_pmd_insertable(struct vm_fault *vmf, unsigned long pfn);
 void refdax_vma_set_flags(struct vm_area_struct *vma, unsigned long flags);

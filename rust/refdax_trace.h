@@ -85,7 +85,7 @@ TRACE_EVENT(refdax_block_busy,
 );
 
 /*
- * A PMD fault fell back to PTEs. The reasons are rust/file.rs's PmdFallback, in order;
+ * A PMD fault fell back to PTEs. The reasons are rust/stats.rs's PmdFallback, in order;
  * their names are also the pmd_fallback_* lines of the stats file.
  */
 TRACE_EVENT(refdax_pmd_fallback,
@@ -108,7 +108,8 @@ TRACE_EVENT(refdax_pmd_fallback,
 				   { 4, "private_write" },
 				   { 5, "pte_only" },
 				   { 6, "no_memory" },
-				   { 7, "poisoned" }))
+				   { 7, "poisoned" },
+				   { 8, "unsettled" }))
 );
 
 #endif /* _REFDAX_TRACE_H */

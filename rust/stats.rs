@@ -61,10 +61,13 @@ pub(crate) enum PmdFallback {
     NoMemory = 6,
     /// A page of the window failed (memory failure).
     Poisoned = 7,
+    /// The kernel's free path may still be running for a page of the window (its
+    /// notification has not arrived): it cannot become a tail page yet.
+    Unsettled = 8,
 }
 
 impl PmdFallback {
-    pub(crate) const ALL: [Self; 8] = [
+    pub(crate) const ALL: [Self; 9] = [
         Self::Misaligned,
         Self::ShortExtent,
         Self::FileEnd,
@@ -73,6 +76,7 @@ impl PmdFallback {
         Self::PteOnly,
         Self::NoMemory,
         Self::Poisoned,
+        Self::Unsettled,
     ];
 
     /// The name in the trace event and in the stats file (`pmd_fallback_NAME`).
@@ -86,6 +90,7 @@ impl PmdFallback {
             Self::PteOnly => "pte_only",
             Self::NoMemory => "no_memory",
             Self::Poisoned => "poisoned",
+            Self::Unsettled => "unsettled",
         }
     }
 }
@@ -106,8 +111,6 @@ pub(crate) struct Stats {
     pub(crate) pmd_folios_split: Counter,
     /// PMD faults that fell back to PTEs, by reason ([`PmdFallback`]).
     pub(crate) pmd_fallbacks: [Counter; PmdFallback::ALL.len()],
-    /// Pages mapped with `vm_insert_page()` at mmap time (populating mappings).
-    pub(crate) mmap_inserts: Counter,
     /// Pages reported failed (memory failure) and taken out of service.
     pub(crate) pages_poisoned: Counter,
     /// Folio-free probes run (one at load, one per write to `probe_free`).
@@ -134,7 +137,6 @@ impl Stats {
             pmd_folios_built: Counter::new(),
             pmd_folios_split: Counter::new(),
             pmd_fallbacks: [const { Counter::new() }; PmdFallback::ALL.len()],
-            mmap_inserts: Counter::new(),
             probes: Counter::new(),
             pages_poisoned: Counter::new(),
         }

@@ -12,7 +12,11 @@ bzimage=$kdir/arch/x86/boot/bzImage
 command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 not found: run 'make setup'"
 
 # The guest's writable share: what to run, its status, its results and the console log.
-out=$REFDAX_TOP/build/guest
+out=${REFDAX_GUEST_OUT:-$REFDAX_TOP/build/guest}
+case $out in
+"$REFDAX_TOP"/build/*) ;;
+*) die "REFDAX_GUEST_OUT must be below $REFDAX_TOP/build/ (it is emptied): $out" ;;
+esac
 rm -rf "$out"
 mkdir -p "$out/scratch"
 console=$out/console.log
@@ -51,6 +55,11 @@ fi
 	echo "REFDAX_MODE=$mode"
 	echo "REFDAX_INTERACTIVE=$interactive"
 	echo "REFDAX_FLAVOUR=$flavour"
+	echo "REFDAX_KERNEL_PATCHES=${KERNEL_PATCHES:-all}"
+	# The test selection and the load tests' durations reach the guest's tests.
+	for v in REFDAX_TESTS REFDAX_STRESS_SECONDS REFDAX_COLLIDE_SECONDS; do
+		printf '%s=%q\n' "$v" "${!v:-}"
+	done
 } >"$out/guest.env"
 printf '%s\n' "${CMD:-}" >"$out/cmd"
 

@@ -24,7 +24,9 @@ mkdir -p /run/out
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=1048576 refdax-out /run/out
 # shellcheck source=/dev/null
 . /run/out/guest.env
-export REFDAX_TOP REFDAX_OUT=/run/out REFDAX_SCRATCH=/run/out/scratch
+export REFDAX_TOP REFDAX_OUT=/run/out REFDAX_SCRATCH=/run/out/scratch REFDAX_KERNEL_PATCHES REFDAX_TESTS
+[ -z "${REFDAX_STRESS_SECONDS:-}" ] || export REFDAX_STRESS_SECONDS
+[ -z "${REFDAX_COLLIDE_SECONDS:-}" ] || export REFDAX_COLLIDE_SECONDS
 
 finish() {
 	dmesg >/run/out/dmesg.log

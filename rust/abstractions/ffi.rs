@@ -29,6 +29,8 @@ unsafe extern "C" {
     pub(super) fn refdax_folio_wait_idle(folio: *mut bindings::folio, timeout_ms: c_uint) -> bool;
     /// Starts the reaper kthread over `args` (`reaper::Args`); an `ERR_PTR` on failure.
     pub(super) fn refdax_reaper_start(args: *mut core::ffi::c_void) -> *mut bindings::task_struct;
+    /// Wakes the reaper over `args` if it sleeps for want of work.
+    pub(super) fn refdax_reaper_kick(args: *mut core::ffi::c_void);
     /// `kthread_stop()` of the reaper.
     pub(super) fn refdax_reaper_stop(task: *mut bindings::task_struct);
     /// `dax_folio_reset_order()`: splits an idle compound folio into order-0 pages.
@@ -60,9 +62,19 @@ unsafe extern "C" {
         nr_pages: c_ulong,
         mf_flags: c_int,
     ) -> c_int;
-    /// Zaps the file mappings of page `pfn` (through its folio's mapping and index); false if
-    /// it belongs to no file.
-    pub(super) fn refdax_unmap_page_from_file(pfn: c_ulong) -> bool;
+    /// The file mapping and page index that page `pfn` belongs to, through its folio's
+    /// mapping and index; NULL if none. No build or split may run meanwhile.
+    pub(super) fn refdax_page_mapping(
+        pfn: c_ulong,
+        index: *mut c_ulong,
+    ) -> *mut bindings::address_space;
+    /// `igrab(mapping->host)`, under the RCU read lock.
+    pub(super) fn refdax_mapping_igrab(
+        mapping: *mut bindings::address_space,
+    ) -> *mut bindings::inode;
+    /// Zaps the mappings of page `index` of `inode` under its invalidate lock (so that no
+    /// fault that passed its poison check is still inserting) and puts the inode reference.
+    pub(super) fn refdax_unmap_file_page(inode: *mut bindings::inode, index: c_ulong);
     pub(super) fn refdax_trace_folio_free(
         pfn: c_ulong,
         order: c_uint,
@@ -71,8 +83,8 @@ unsafe extern "C" {
     );
 
     pub(super) fn refdax_folio_ref_count(folio: *mut bindings::folio) -> c_int;
-    /// `folio_ref_inc()`: valid at refcount zero, unlike `folio_get()`.
-    pub(super) fn refdax_folio_ref_inc(folio: *mut bindings::folio);
+    /// `folio_ref_inc_return()`: valid at refcount zero, unlike `folio_get()`; the new count.
+    pub(super) fn refdax_folio_ref_inc(folio: *mut bindings::folio) -> c_int;
     pub(super) fn refdax_folio_set_mapping(
         folio: *mut bindings::folio,
         mapping: *mut bindings::address_space,
@@ -99,6 +111,13 @@ unsafe extern "C" {
     pub(super) fn refdax_inode_unlock(inode: *mut bindings::inode);
     pub(super) fn refdax_inode_lock_shared(inode: *mut bindings::inode);
     pub(super) fn refdax_inode_unlock_shared(inode: *mut bindings::inode);
+    /// `filemap_invalidate_lock()` of the inode's mapping, and its relatives.
+    pub(super) fn refdax_invalidate_lock(inode: *mut bindings::inode);
+    pub(super) fn refdax_invalidate_unlock(inode: *mut bindings::inode);
+    pub(super) fn refdax_invalidate_lock_shared(inode: *mut bindings::inode);
+    pub(super) fn refdax_invalidate_unlock_shared(inode: *mut bindings::inode);
+    /// `cond_resched()`.
+    pub(super) fn refdax_cond_resched();
     pub(super) fn refdax_vma_set_flags(vma: *mut bindings::vm_area_struct, flags: c_ulong);
     /// `file_system_type::init_fs_context` of refdax: installs the C context ops.
     pub(super) fn refdax_init_fs_context(fc: *mut bindings::fs_context) -> c_int;
@@ -119,8 +138,6 @@ unsafe extern "C" {
     /// `lockdep_(un)register_key()` for every lock class key a file_system_type embeds.
     pub(super) fn refdax_fs_type_register_keys(fs_type: *mut bindings::file_system_type);
     pub(super) fn refdax_fs_type_unregister_keys(fs_type: *mut bindings::file_system_type);
-    /// Whether the VMA is `VM_LOCKED` and not lock-on-fault: populated right after mmap.
-    pub(super) fn refdax_vma_populates(vma: *mut bindings::vm_area_struct) -> bool;
     /// Whether the fault's PMD maps a huge page now.
     pub(super) fn refdax_vmf_pmd_is_huge(vmf: *mut bindings::vm_fault) -> bool;
     /// Whether the fault's PMD is empty or maps the folio at `pfn` (see the C comment).

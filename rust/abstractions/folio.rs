@@ -105,11 +105,13 @@ impl Folio {
     ///
     /// Taking a reference on an idle `ZONE_DEVICE` folio hands it out: the caller must be its
     /// owner (refdax: the block belongs to the file being faulted, under the file's lock).
-    pub(crate) fn get(&self) -> FolioRef<'_> {
+    /// The flag says whether the refcount was zero: every such first reference ends, when
+    /// dropped, in exactly one call of the kernel's free path for the folio.
+    pub(crate) fn get(&self) -> (FolioRef<'_>, bool) {
         // SAFETY: by the type invariant the folio is valid.
-        unsafe { ffi::refdax_folio_ref_inc(self.as_raw()) };
+        let count = unsafe { ffi::refdax_folio_ref_inc(self.as_raw()) };
         // INVARIANT: we just took the reference that `FolioRef` owns.
-        FolioRef(NonNull::from(self), PhantomData)
+        (FolioRef(NonNull::from(self), PhantomData), count == 1)
     }
 
     /// Takes the first reference on an idle `ZONE_DEVICE` folio (refcount zero), atomically;

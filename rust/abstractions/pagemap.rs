@@ -43,6 +43,12 @@ pub(crate) trait PagemapOwner: Send + Sync {
     /// under the kernel's memory-failure mutex.
     fn memory_failure(&self, pfn: usize) -> Result;
 
+    /// Runs `f` while no folio of the pagemap is being split: under the lock the owner splits
+    /// folios under (in [`PagemapOwner::folio_free`]). `f` must not sleep.
+    fn without_splits<R>(&self, f: impl FnOnce() -> R) -> R
+    where
+        Self: Sized;
+
     /// For kernels that do not call `folio_free` for FS DAX folios: handle whatever became
     /// idle, as the notifications would have, and return the pfn of a folio still referenced
     /// to wait for (see [`DevPagemap::start_reaper`]), or `None`.
@@ -168,8 +174,33 @@ pub(crate) unsafe fn memory_failure_trampoline<T: PagemapOwner>(
         if let Err(e) = this.owner.memory_failure(p) {
             return e.to_errno();
         }
-        // SAFETY: `p` is inside the pagemap, so it has a struct page.
-        unsafe { ffi::refdax_unmap_page_from_file(p) };
+        let mut index = 0;
+        let inode = {
+            // Neither a build nor a split rewrites the page's `mapping` meanwhile (both turn
+            // pages into tails or back). The owner ties folios to files, and unties them
+            // before a file goes, under its split lock, after marking the page failed there:
+            // a fault either attached the folio before that (and is found here) or sees the
+            // failure.
+            let _build = this.build_lock.lock();
+            let _rcu = kernel::sync::rcu::read_lock();
+            let mapping = this.owner.without_splits(|| {
+                // SAFETY: `p` is inside the pagemap, so it has a struct page; `index` is valid
+                // for writes; no build or split is running (above).
+                unsafe { ffi::refdax_page_mapping(p, &mut index) }
+            });
+            if mapping.is_null() {
+                core::ptr::null_mut()
+            } else {
+                // SAFETY: `mapping` was the page's file's mapping under the owner's lock, and
+                // that file's inode is freed only after its folios are untied from it and an
+                // RCU grace period, which the RCU read lock held since holds off.
+                unsafe { ffi::refdax_mapping_igrab(mapping) }
+            }
+        };
+        if !inode.is_null() {
+            // SAFETY: `inode` was grabbed by `refdax_mapping_igrab`; this puts that reference.
+            unsafe { ffi::refdax_unmap_file_page(inode, index) };
+        }
     }
     0
 }
@@ -200,6 +231,10 @@ pub(crate) struct DevPagemap<T: PagemapOwner> {
     /// The thread started by [`DevPagemap::start_reaper`], stopped before unregistering.
     #[pin]
     reaper: Mutex<Option<Reaper>>,
+    /// Held while pages become tail pages ([`DevPagemap::build_folio`]) and while memory
+    /// failure reads a page's `mapping`, which the build rewrites (`TAIL_MAPPING`).
+    #[pin]
+    build_lock: Mutex<()>,
 }
 
 impl<T: PagemapOwner> DevPagemap<T> {
@@ -217,6 +252,7 @@ impl<T: PagemapOwner> DevPagemap<T> {
             owner <- owner,
             region,
             reaper <- new_mutex!(None),
+            build_lock <- new_mutex!(()),
             // Last, so that no later field can fail and leave the pagemap registered.
             pgmap <- Opaque::try_ffi_init(move |slot: *mut bindings::dev_pagemap| {
                 // SAFETY: `slot` is valid for writes; all-zeroes is a valid `dev_pagemap`.
@@ -249,6 +285,14 @@ impl<T: PagemapOwner> DevPagemap<T> {
             *reaper = Some(unsafe { Reaper::start(self)? });
         }
         Ok(())
+    }
+
+    /// Wakes the thread started by [`DevPagemap::start_reaper`], if any: there is something
+    /// to wait for now.
+    pub(crate) fn kick_reaper(&self) {
+        if let Some(reaper) = self.reaper.lock().as_ref() {
+            reaper.kick();
+        }
     }
 
     /// The owner given at registration.
@@ -326,6 +370,20 @@ impl<T: PagemapOwner> DevPagemap<T> {
     /// it holds the file's map lock). Splitting again happens when the folio is idle
     /// ([`Folio::split_idle`]).
     pub(crate) fn build_folio(&self, pfn: usize, order: u32) -> Result<FolioRef<'_>> {
+        self.check_buildable(pfn, order)?;
+        let _build = self.build_lock.lock();
+        // SAFETY: the pages are inside the pagemap, aligned, order 0 and idle, and the owner
+        // keeps others from referencing them meanwhile (documented contract).
+        let folio = unsafe { Folio::from_raw(ffi::refdax_folio_build(pfn, order)) };
+        // SAFETY: `refdax_folio_build` returns the folio with one reference, which the
+        // `FolioRef` takes over.
+        Ok(unsafe { FolioRef::from_owned(folio) })
+    }
+
+    /// Whether the `1 << order` pages at `pfn` could be made one folio now: `EINVAL` if the
+    /// range is not inside the pagemap or not aligned to its size, `EBUSY` if a page is
+    /// referenced or part of a larger folio (a snapshot; see [`DevPagemap::build_folio`]).
+    pub(crate) fn check_buildable(&self, pfn: usize, order: u32) -> Result {
         let n = 1usize << order;
         if pfn % n != 0 || !self.pfns().contains(&pfn) || !self.pfns().contains(&(pfn + n - 1)) {
             return Err(EINVAL);
@@ -336,12 +394,7 @@ impl<T: PagemapOwner> DevPagemap<T> {
                 return Err(EBUSY);
             }
         }
-        // SAFETY: the pages are inside the pagemap, aligned, order 0 and idle, and the owner
-        // keeps others from referencing them meanwhile (documented contract).
-        let folio = unsafe { Folio::from_raw(ffi::refdax_folio_build(pfn, order)) };
-        // SAFETY: `refdax_folio_build` returns the folio with one reference, which the
-        // `FolioRef` takes over.
-        Ok(unsafe { FolioRef::from_owned(folio) })
+        Ok(())
     }
 
     /// The folio that page `pfn` currently belongs to, or `None` outside the pagemap.
@@ -358,7 +411,9 @@ impl<T: PagemapOwner> DevPagemap<T> {
 // SAFETY: after registration the kernel owns the `dev_pagemap` and synchronises its own
 // accesses; Rust only passes its address to `memunmap_pages()`. The owner is `Send + Sync`.
 unsafe impl<T: PagemapOwner> Send for DevPagemap<T> {}
-// SAFETY: `&DevPagemap` only reads immutable fields (`region`) and hands out `&T`, `T: Sync`.
+// SAFETY: `&DevPagemap` reads the immutable `region`, hands out `&T` (`T: Sync`), and
+// otherwise goes through its mutexes or through kernel functions that synchronise
+// themselves (folio refcounts, the kernel's copy and zero helpers).
 unsafe impl<T: PagemapOwner> Sync for DevPagemap<T> {}
 
 impl<T: PagemapOwner> Reap for DevPagemap<T> {
@@ -370,7 +425,9 @@ impl<T: PagemapOwner> Reap for DevPagemap<T> {
 #[pinned_drop]
 impl<T: PagemapOwner> PinnedDrop for DevPagemap<T> {
     fn drop(self: Pin<&mut Self>) {
-        drop(self.reaper.lock().take());
+        // Stopped outside the mutex: `kthread_stop()` waits for the thread.
+        let reaper = self.reaper.lock().take();
+        drop(reaper);
         // SAFETY: by the type invariant the pagemap is registered; it is unregistered once.
         unsafe { bindings::memunmap_pages(self.pgmap.get()) };
     }

@@ -6,12 +6,12 @@
 //! For kernels that do not call the pagemap's `folio_free` for FS DAX folios (stock 7.3): the
 //! owner's [`Reap::reap`] does what the notification would have done for whatever is idle now
 //! and names one folio still referenced; the thread sleeps on that folio (at most a second,
-//! for the others) and asks again. With nothing to wait for it looks again four times a
-//! second.
+//! for the others) and asks again. With nothing to wait for it sleeps until
+//! [`Reaper::kick`]ed.
 
 use super::ffi;
 use core::{ffi::c_void, ptr::NonNull};
-use kernel::{bindings, error::from_err_ptr, prelude::*};
+use kernel::{bindings, error::from_err_ptr, prelude::*, types::Opaque};
 
 /// The work a [`Reaper`] does.
 pub(crate) trait Reap: Sync {
@@ -25,6 +25,8 @@ pub(crate) trait Reap: Sync {
 struct Args {
     reap: unsafe extern "C" fn(*const c_void) -> usize,
     data: *const c_void,
+    /// Set by [`Reaper::kick`], cleared by the thread.
+    kicked: Opaque<bindings::atomic_t>,
 }
 
 /// # Safety
@@ -58,6 +60,7 @@ impl Reaper {
             Args {
                 reap: reap_trampoline::<T>,
                 data: core::ptr::from_ref(owner).cast(),
+                kicked: Opaque::zeroed(),
             },
             GFP_KERNEL,
         )?;
@@ -69,6 +72,16 @@ impl Reaper {
             task: NonNull::new(task).ok_or(ENOMEM)?,
             _args: args,
         })
+    }
+}
+
+impl Reaper {
+    /// Tells the thread there may be work: a block became busy.
+    pub(crate) fn kick(&self) {
+        // SAFETY: `_args` is the thread's argument, valid while `self` lives (type invariant).
+        unsafe {
+            ffi::refdax_reaper_kick(core::ptr::from_ref::<Args>(&self._args).cast_mut().cast())
+        };
     }
 }
 

@@ -16,6 +16,21 @@
 //! mmap lock instead. A file system must therefore not take the inode lock
 //! in its fault path, and must not hold its own locks across copies from user memory.
 //!
+//! The mapping's invalidate lock (`filemap_invalidate_lock()`) orders faults against
+//! operations that take pages out of a file, as in ext4 and xfs: the trampolines hold it
+//! shared around [`FileSystem::fault`] and [`FileSystem::huge_fault`];
+//! truncate and punch-hole take it exclusively ([`LockedInode::invalidate_lock`]) around
+//! "zap the mappings, then remove the blocks", and eviction holds it too. Lock order:
+//!
+//! ```text
+//!   i_rwsem -> mmap_lock -> invalidate_lock -> the file system's own locks
+//!   i_rwsem -> invalidate_lock -> i_mmap_rwsem (unmap_mapping_range)
+//! ```
+//!
+//! A copy from or to user memory under `i_rwsem` may fault on a mapping of the same file and
+//! take the invalidate lock shared; nobody takes it exclusively without `i_rwsem`, so that
+//! cannot deadlock, but no file system lock may be held across such a copy.
+//!
 //! # Contexts
 //!
 //! Every operation here runs in process context and may sleep.
@@ -83,16 +98,14 @@ pub(crate) trait FileSystem: Sized + 'static {
         offset: u64,
         len: u64,
     ) -> Result;
-    /// A new mapping of the file is being set up (`->mmap`, mmap lock held for write): the
-    /// file system may insert pages now.
-    fn mmap(sb: &Self::Sb, inode: &Inode, file: &Self::File, vma: &NewVma) -> Result;
-    /// A page fault in a mapping of the file.
+    /// A page fault in a mapping of the file. The mapping's invalidate lock is held shared
+    /// (see [`InvalidateGuard`]): pages cannot leave the file meanwhile.
     fn fault(sb: &Self::Sb, inode: &Inode, file: &Self::File, vmf: &VmFault) -> VmFaultResult;
     /// A fault that may be served with a PMD (the page table has no PTE table there yet):
     /// map a PMD-sized folio, or return [`VmFaultResult::Fallback`] for [`FileSystem::fault`].
     fn huge_fault(sb: &Self::Sb, inode: &Inode, file: &Self::File, vmf: &VmFault) -> VmFaultResult;
     /// The inode is going away (last link and last user gone): let go of its data.
-    fn evict(sb: &Self::Sb, inode: &Inode, file: Self::File);
+    fn evict(sb: &Self::Sb, inode: &InvalidateGuard<'_>, file: Self::File);
 }
 
 /// The mount options (`mount -o`) the C shim's parser accepts.
@@ -181,15 +194,6 @@ impl Inode {
         unsafe { bindings::inode_sub_bytes(self.as_raw(), (n * bindings::PAGE_SIZE) as i64) };
     }
 
-    /// Zaps every user mapping of the file's pages in `start..start + len` (0: to the end),
-    /// private copies included (`unmap_mapping_range(.., even_cows = 1)`).
-    pub(crate) fn unmap_range(&self, start: u64, len: u64) {
-        // SAFETY: by the type invariant the inode and its mapping are valid.
-        unsafe {
-            bindings::unmap_mapping_range((*self.as_raw()).i_mapping, start as i64, len as i64, 1)
-        };
-    }
-
     /// Makes `folio` point back at page `index` of this file, as page cache folios do.
     pub(crate) fn attach_folio(&self, folio: &Folio, index: usize) {
         // SAFETY: both are valid; the mapping outlives the association because the file
@@ -220,6 +224,79 @@ impl core::ops::Deref for LockedInode<'_> {
 
     fn deref(&self) -> &Inode {
         self.0
+    }
+}
+
+impl LockedInode<'_> {
+    /// Takes the mapping's invalidate lock exclusively (`filemap_invalidate_lock()`): no
+    /// fault of the file runs until the guard is dropped. For operations that take blocks out
+    /// of the file: zap the mappings, then remove the blocks, under one guard.
+    pub(crate) fn invalidate_lock(&self) -> InvalidateGuard<'_> {
+        InvalidateGuard::lock(self.0)
+    }
+}
+
+/// Holds an inode's invalidate lock (`mapping->invalidate_lock`) exclusively; unlocks on
+/// drop.
+///
+/// Faults hold the same lock shared (the trampolines below take
+/// it), so while a guard lives no new page of the file gets mapped: what
+/// [`InvalidateGuard::unmap_range`] zapped stays unmapped until the guard is dropped.
+///
+/// # Invariants
+///
+/// The current task holds `self.0`'s invalidate lock for write.
+pub(crate) struct InvalidateGuard<'a>(&'a Inode);
+
+impl<'a> InvalidateGuard<'a> {
+    fn lock(inode: &'a Inode) -> Self {
+        // SAFETY: the inode is valid (type invariant of `Inode`); unlocked once, on drop.
+        unsafe { ffi::refdax_invalidate_lock(inode.as_raw()) };
+        // INVARIANT: just locked for write.
+        Self(inode)
+    }
+
+    /// Zaps every user mapping of the file's pages in `start..start + len` (0: to the end),
+    /// private copies included (`unmap_mapping_range(.., even_cows = 1)`). The pages'
+    /// references from those mappings are dropped before it returns (the zap flushes the TLB).
+    pub(crate) fn unmap_range(&self, start: u64, len: u64) {
+        // SAFETY: the inode and its mapping are valid (type invariant of `Inode`).
+        unsafe {
+            bindings::unmap_mapping_range((*self.0.as_raw()).i_mapping, start as i64, len as i64, 1)
+        };
+    }
+}
+
+impl core::ops::Deref for InvalidateGuard<'_> {
+    type Target = Inode;
+
+    fn deref(&self) -> &Inode {
+        self.0
+    }
+}
+
+impl Drop for InvalidateGuard<'_> {
+    fn drop(&mut self) {
+        // SAFETY: locked for write by the type invariant.
+        unsafe { ffi::refdax_invalidate_unlock(self.0.as_raw()) };
+    }
+}
+
+/// Holds an inode's invalidate lock shared, as faults do; unlocks on drop.
+struct InvalidateSharedGuard<'a>(&'a Inode);
+
+impl<'a> InvalidateSharedGuard<'a> {
+    fn lock(inode: &'a Inode) -> Self {
+        // SAFETY: the inode is valid; unlocked once, on drop.
+        unsafe { ffi::refdax_invalidate_lock_shared(inode.as_raw()) };
+        Self(inode)
+    }
+}
+
+impl Drop for InvalidateSharedGuard<'_> {
+    fn drop(&mut self) {
+        // SAFETY: locked shared in `lock`.
+        unsafe { ffi::refdax_invalidate_unlock_shared(self.0.as_raw()) };
     }
 }
 
@@ -402,19 +479,25 @@ impl VmFault {
     /// the faulting address with `vmf_insert_page_mkwrite()`, the insert-page path: the PTE
     /// takes a folio reference and a file rmap, like a page cache page. `write` maps it
     /// writable and dirty.
+    ///
+    /// `Ok` when the page is mapped at the address now (by this insert, or already by a
+    /// racing fault of the same page); otherwise the result the fault must return.
     pub(crate) fn insert_page(
         &self,
         folio: &FolioRef<'_>,
         pfn: usize,
         write: bool,
-    ) -> VmFaultResult {
+    ) -> Result<(), VmFaultResult> {
         let Some(page) = folio_page(folio, pfn) else {
-            return VmFaultResult::SigBus;
+            return Err(VmFaultResult::SigBus);
         };
         // SAFETY: the fault is valid (type invariant) and we hold a reference on the folio,
         // so its refcount is above zero as the insert requires.
         let ret = unsafe { bindings::vmf_insert_page_mkwrite(self.0.get(), page, write) };
-        VmFaultResult::from_raw(ret)
+        match VmFaultResult::from_raw(ret) {
+            VmFaultResult::NoPage => Ok(()),
+            other => Err(other),
+        }
     }
 
     /// Maps the PMD-sized `folio` at the faulting address's 2 MiB window with
@@ -424,18 +507,33 @@ impl VmFault {
     ///
     /// If the PMD is no longer empty (a PTE fault of another thread installed a page table
     /// since the core looked) or maps another folio, nothing is inserted and the access is
-    /// retried ([`VmFaultResult::NoPage`]), as `fs/dax.c` does.
-    pub(crate) fn insert_folio_pmd(&self, folio: &FolioRef<'_>, write: bool) -> VmFaultResult {
+    /// retried (`Err(`[`VmFaultResult::NoPage`]`)`), as `fs/dax.c` does. `Ok` when the folio
+    /// is mapped by the PMD now.
+    pub(crate) fn insert_folio_pmd(
+        &self,
+        folio: &FolioRef<'_>,
+        write: bool,
+    ) -> Result<(), VmFaultResult> {
         if folio.order() != bindings::HPAGE_PMD_ORDER {
-            return VmFaultResult::SigBus;
+            return Err(VmFaultResult::SigBus);
+        }
+        // The PMD must map the window inside the VMA; the core only checks its start.
+        let size = bindings::PAGE_SIZE << bindings::HPAGE_PMD_ORDER;
+        let addr = self.address() & !(size - 1);
+        let vma = self.vma_range();
+        if addr < vma.start || vma.end - addr < size {
+            return Err(VmFaultResult::Fallback);
         }
         // SAFETY: the fault is valid; `pmd` is set for a PMD fault.
         if !unsafe { ffi::refdax_vmf_pmd_insertable(self.0.get(), folio.pfn()) } {
-            return VmFaultResult::NoPage;
+            return Err(VmFaultResult::NoPage);
         }
         // SAFETY: the fault is valid, the folio is PMD-sized and we hold a reference on it.
         let ret = unsafe { bindings::vmf_insert_folio_pmd(self.0.get(), folio.as_raw(), write) };
-        VmFaultResult::from_raw(ret)
+        match VmFaultResult::from_raw(ret) {
+            VmFaultResult::NoPage => Ok(()),
+            other => Err(other),
+        }
     }
 
     /// For a write fault in a private mapping: hands the core page `pfn` of `folio` to copy
@@ -459,62 +557,6 @@ fn folio_page(folio: &Folio, pfn: usize) -> Option<*mut bindings::page> {
     folio
         .contains(pfn)
         .then(|| unsafe { ffi::refdax_pfn_page(pfn) })
-}
-
-/// A VMA being set up by `->mmap`.
-///
-/// # Invariants
-///
-/// `self.0` is the new VMA of a `->mmap` call in progress: valid, and the mmap lock is held
-/// for write, as `vm_insert_page()` requires.
-#[repr(transparent)]
-pub(crate) struct NewVma(Opaque<bindings::vm_area_struct>);
-
-impl NewVma {
-    fn raw(&self) -> &bindings::vm_area_struct {
-        // SAFETY: by the type invariant the VMA is valid; we only read it here.
-        unsafe { &*self.0.get() }
-    }
-
-    /// The first user address.
-    pub(crate) fn start(&self) -> usize {
-        // SAFETY: plain fields of the valid VMA.
-        unsafe { self.raw().__bindgen_anon_1.__bindgen_anon_1.vm_start }
-    }
-
-    /// The end (exclusive) user address.
-    pub(crate) fn end(&self) -> usize {
-        // SAFETY: plain fields of the valid VMA.
-        unsafe { self.raw().__bindgen_anon_1.__bindgen_anon_1.vm_end }
-    }
-
-    /// The file page mapped at [`NewVma::start`].
-    pub(crate) fn pgoff(&self) -> usize {
-        self.raw().vm_pgoff
-    }
-
-    /// Whether the mapping is shared.
-    pub(crate) fn is_shared(&self) -> bool {
-        // SAFETY: plain field of the valid VMA.
-        unsafe { self.raw().__bindgen_anon_2.vm_flags & bindings::VM_SHARED != 0 }
-    }
-
-    /// Whether the core will populate the whole mapping right after `->mmap`
-    /// (`MAP_LOCKED`, `mlockall(MCL_FUTURE)`; not lock-on-fault). `MAP_POPULATE` itself is
-    /// not visible here: it is not a VMA flag.
-    pub(crate) fn populates(&self) -> bool {
-        // SAFETY: the VMA is valid.
-        unsafe { ffi::refdax_vma_populates(self.0.get()) }
-    }
-
-    /// Maps page `pfn` of `folio` at `addr` with `vm_insert_page()`: a normal PTE with a
-    /// folio reference and a file rmap, like a fault would make.
-    pub(crate) fn vm_insert_page(&self, addr: usize, folio: &FolioRef<'_>, pfn: usize) -> Result {
-        let page = folio_page(folio, pfn).ok_or(EINVAL)?;
-        // SAFETY: the VMA is in `->mmap` with the mmap lock held for write (type invariant),
-        // and we hold a folio reference, so the refcount is above zero.
-        to_result(unsafe { bindings::vm_insert_page(self.0.get(), addr, page) })
-    }
 }
 
 /// A registered file system type; unregistered on drop.
@@ -996,11 +1038,18 @@ unsafe extern "C" fn fallocate<T: FileSystem>(
     }
 }
 
+/// `file_operations::mmap`: installs the fault handlers; pages are mapped by faults only.
+///
+/// Nothing is inserted here, not even for a mapping the core populates at once
+/// (`MAP_LOCKED`): `->mmap` runs before the VMA is linked into the file's `i_mmap`, so a
+/// truncate racing the mmap could not zap PTEs inserted now. The core populates such a
+/// mapping through the fault path once it is linked.
+///
 /// # Safety
 ///
 /// Called by the VFS as `file_operations::mmap` of a `T` file, mmap lock held for write.
 unsafe extern "C" fn mmap<T: FileSystem>(
-    filp: *mut bindings::file,
+    _filp: *mut bindings::file,
     vma: *mut bindings::vm_area_struct,
 ) -> c_int {
     // SAFETY: `vma` is the new VMA, ours to set up under the mmap write lock.
@@ -1009,17 +1058,7 @@ unsafe extern "C" fn mmap<T: FileSystem>(
         // A DAX file: the core may fault it with PMDs (`thp_vma_allowable_order`).
         ffi::refdax_vma_set_flags(vma, bindings::VM_HUGEPAGE);
     }
-    // SAFETY: `filp` is valid for the call.
-    let raw = unsafe { (*filp).f_inode };
-    // SAFETY: a regular file of type `T` on our superblock, valid while open.
-    let (inode, sb, file) = unsafe { file_parts::<T>(raw) };
-    // SAFETY: `NewVma` is transparent over `Opaque<vm_area_struct>`; this is `->mmap` with
-    // the mmap lock held for write.
-    let vma = unsafe { &*vma.cast::<NewVma>() };
-    match T::mmap(sb, inode, file, vma) {
-        Ok(()) => 0,
-        Err(e) => e.to_errno(),
-    }
+    0
 }
 
 /// # Safety
@@ -1033,6 +1072,7 @@ unsafe extern "C" fn fault<T: FileSystem>(vmf: *mut bindings::vm_fault) -> bindi
     let (inode, sb, file) = unsafe { file_parts::<T>(raw) };
     // SAFETY: `VmFault` is transparent over `Opaque<vm_fault>`; the fault is valid.
     let vmf = unsafe { &*vmf.cast::<VmFault>() };
+    let _invalidate = InvalidateSharedGuard::lock(inode);
     T::fault(sb, inode, file, vmf).to_raw()
 }
 
@@ -1053,6 +1093,7 @@ unsafe extern "C" fn huge_fault<T: FileSystem>(
     let (inode, sb, file) = unsafe { file_parts::<T>(raw) };
     // SAFETY: as in `fault`.
     let vmf = unsafe { &*vmf.cast::<VmFault>() };
+    let _invalidate = InvalidateSharedGuard::lock(inode);
     T::huge_fault(sb, inode, file, vmf).to_raw()
 }
 
@@ -1075,7 +1116,9 @@ unsafe extern "C" fn evict_inode<T: FileSystem>(raw: *mut bindings::inode) {
     let file = unsafe { <KBox<T::File> as ForeignOwnable>::from_foreign(private.cast()) };
     // SAFETY: `raw` stays valid through eviction; its superblock state is still set.
     let (inode, sb) = unsafe { (Inode::from_raw(raw), sb_data::<T>((*raw).i_sb)) };
-    T::evict(sb, inode, KBox::into_inner(file));
+    // Nobody maps or opens the inode any more; the lock is the proof that `T::evict` may
+    // take blocks out of the file.
+    T::evict(sb, &InvalidateGuard::lock(inode), KBox::into_inner(file));
     // SAFETY: as above.
     unsafe { (*raw).i_private = core::ptr::null_mut() };
 }

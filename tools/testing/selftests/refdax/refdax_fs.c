@@ -314,6 +314,73 @@ TEST_F_TIMEOUT(fs, enospc_writes_nothing, 600)
  * empty 2 MiB window inside the file gets a whole extent, README "Allocation"), a byte in a
  * small file one block.
  */
+/*
+ * fallocate() far beyond the pool (four times its size, with and without KEEP_SIZE) is
+ * ENOSPC at once, changes nothing, and allocates no buffer sized by the request (which the
+ * page allocator would WARN about).
+ */
+TEST_F(fs, fallocate_beyond_the_pool_is_enospc)
+{
+	long long total = refdax_stat("blocks_total"), freeb = free_blocks();
+	int warnings = klog_count("WARNING:");
+	int fd = open("f", O_CREAT | O_RDWR, 0644);
+	struct stat st;
+
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(-1, fallocate(fd, 0, 0, 4 * total * PAGE));
+	ASSERT_EQ(ENOSPC, errno);
+	ASSERT_EQ(-1, fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 4 * total * PAGE));
+	ASSERT_EQ(ENOSPC, errno);
+	ASSERT_EQ(-1, fallocate(fd, FALLOC_FL_KEEP_SIZE, PAGE, 2 * total * PAGE));
+	ASSERT_EQ(ENOSPC, errno);
+	ASSERT_EQ(0, fstat(fd, &st));
+	ASSERT_EQ(0, st.st_size);
+	ASSERT_EQ(0, st.st_blocks);
+	ASSERT_EQ(freeb, free_blocks());
+	if (warnings >= 0)
+		ASSERT_LE(klog_count("WARNING:"), warnings);
+	close(fd);
+}
+
+/*
+ * A short write (the source buffer ends in an inaccessible page) keeps no block past the
+ * new end of the file, so a later extension reads zeros there and st_blocks counts only
+ * what the file holds.
+ */
+TEST_F(fs, short_write_keeps_no_blocks_past_eof)
+{
+	char *buf = mmap(NULL, 3 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			 -1, 0);
+	int fd = open("f", O_CREAT | O_RDWR, 0644);
+	long long freeb = free_blocks();
+	char out[PAGE];
+	struct stat st;
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_LE(0, fd);
+	memset(buf, 0x6b, 2 * PAGE);
+	ASSERT_EQ(0, mprotect(buf + 2 * PAGE, PAGE, PROT_NONE));
+	ASSERT_EQ(2 * PAGE, pwrite(fd, buf, 3 * PAGE, 0));
+	ASSERT_EQ(0, fstat(fd, &st));
+	ASSERT_EQ(2 * PAGE, st.st_size);
+	ASSERT_EQ(2 * PAGE / 512, st.st_blocks);
+	ASSERT_EQ(freeb - 2, free_blocks());
+	/* Nothing written at all: EFAULT, and no block kept either. */
+	ASSERT_EQ(-1, pwrite(fd, buf + 2 * PAGE, PAGE, 4 * PAGE));
+	ASSERT_EQ(EFAULT, errno);
+	ASSERT_EQ(0, fstat(fd, &st));
+	ASSERT_EQ(2 * PAGE, st.st_size);
+	ASSERT_EQ(2 * PAGE / 512, st.st_blocks);
+	ASSERT_EQ(0, ftruncate(fd, 5 * PAGE));
+	for (long off = 2 * PAGE; off < 5 * PAGE; off += PAGE) {
+		ASSERT_EQ(PAGE, pread(fd, out, PAGE, off));
+		for (int i = 0; i < PAGE; i++)
+			ASSERT_EQ(0, out[i]);
+	}
+	munmap(buf, 3 * PAGE);
+	close(fd);
+}
+
 TEST_F(fs, sizes_up_to_the_limit)
 {
 	long long before = free_blocks();
@@ -361,7 +428,15 @@ TEST_F(fs, unknown_mount_option_refused)
 #define FAILSLAB "/sys/kernel/debug/failslab"
 
 /* One round of work on files f0..f7 in a child whose slab allocations fail at random. */
-static int failslab_child(unsigned int seed)
+/* Whether @ok is false (an error), counting ENOMEM from refdax's data path in @enomem. */
+static int failed_op(bool ok, long *enomem)
+{
+	if (!ok && errno == ENOMEM)
+		++*enomem;
+	return !ok;
+}
+
+static int failslab_child(unsigned int seed, long *enomem)
 {
 	char name[16], buf[8192];
 	int errors = 0;
@@ -382,16 +457,17 @@ static int failslab_child(unsigned int seed)
 		memset(buf, 'a' + k % 26, sizeof(buf));
 		switch (op) {
 		case 0:
-			errors += pwrite(fd, buf, sizeof(buf), off) != sizeof(buf);
+			errors += failed_op(pwrite(fd, buf, sizeof(buf), off) == sizeof(buf), enomem);
 			break;
 		case 1:
-			errors += fallocate(fd, 0, off, 3 << 20) != 0;
+			errors += failed_op(!fallocate(fd, 0, off, 3 << 20), enomem);
 			break;
 		case 2:
-			errors += ftruncate(fd, off) != 0;
+			errors += failed_op(!ftruncate(fd, off), enomem);
 			break;
 		case 3:
-			errors += fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, 1 << 20) != 0;
+			errors += failed_op(!fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+							off, 1 << 20), enomem);
 			break;
 		case 4:
 			p = mmap(NULL, 4 << 20, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -416,6 +492,24 @@ static int failslab_child(unsigned int seed)
 }
 
 /*
+ * Whether a page of a failslab file holds what the child could have put there: zeros, or
+ * one letter of a whole-page pwrite, and perhaps a 1 in its first byte (a mapped store).
+ */
+static bool page_as_written(const char *buf, ssize_t n)
+{
+	if (n < 2)
+		return true;
+	if (buf[1] != 0 && (buf[1] < 'a' || buf[1] > 'z'))
+		return false;
+	if (buf[0] != buf[1] && buf[0] != 1)
+		return false;
+	for (ssize_t k = 2; k < n; k++)
+		if (buf[k] != buf[1])
+			return false;
+	return true;
+}
+
+/*
  * Allocation failures inside refdax and the VFS (failslab, task-filtered to a child doing
  * writes, fallocate, truncate, punch, faults and unlinks) leave the file system consistent:
  * every file reads back what its size and blocks say, nothing stays referenced or busy, and
@@ -424,8 +518,13 @@ static int failslab_child(unsigned int seed)
 TEST_F(fs, failslab_leaves_fs_consistent)
 {
 	long long total = refdax_stat("blocks_total"), in_files = 0;
+	long *enomem = mmap(NULL, sizeof(long), PROT_READ | PROT_WRITE,
+			    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	int status;
 	pid_t pid;
+
+	ASSERT_NE(MAP_FAILED, enomem);
+	*enomem = 0;
 
 	if (access(FAILSLAB "/probability", W_OK))
 		SKIP(return, "no failslab in this kernel");
@@ -439,12 +538,15 @@ TEST_F(fs, failslab_leaves_fs_consistent)
 		pid = fork();
 		ASSERT_LE(0, pid);
 		if (pid == 0)
-			_exit(failslab_child(round));
+			_exit(failslab_child(round, enomem));
 		ASSERT_EQ(pid, waitpid(pid, &status, 0));
 		ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) TH_LOG("status %#x", status);
 	}
 	write_file(FAILSLAB "/probability", "0");
 	write_file(FAILSLAB "/times", "1");
+	/* The failures reached refdax's allocations, not just the VFS's. */
+	TH_LOG("%ld refdax operations failed with ENOMEM", *enomem);
+	ASSERT_LT(0, *enomem);
 
 	ASSERT_EQ(0, refdax_stat("folios_referenced"));
 	ASSERT_EQ(0, refdax_busy_settled());
@@ -458,9 +560,17 @@ TEST_F(fs, failslab_leaves_fs_consistent)
 		if (fd < 0)
 			continue;
 		ASSERT_EQ(0, fstat(fd, &st));
-		/* Every page reads (a hole or a block), nothing past the size. */
-		for (off_t off = 0; off < st.st_size; off += 4096)
-			ASSERT_LT(0, pread(fd, buf, 4096, off));
+		/*
+		 * Every page reads (a hole or a block), nothing past the size, and holds what
+		 * the child could have put there: zeros, or one letter of a whole-page pwrite,
+		 * and perhaps a 1 in its first byte from a store through a mapping.
+		 */
+		for (off_t off = 0; off < st.st_size; off += 4096) {
+			ssize_t n = pread(fd, buf, 4096, off);
+
+			ASSERT_LT(0, n);
+			ASSERT_TRUE(page_as_written(buf, n)) TH_LOG("%s at %ld", name, (long)off);
+		}
 		ASSERT_EQ(0, pread(fd, buf, 4096, st.st_size));
 		in_files += st.st_blocks / 8;
 		close(fd);
@@ -468,6 +578,7 @@ TEST_F(fs, failslab_leaves_fs_consistent)
 	ASSERT_EQ(total, refdax_stat("blocks_free") + in_files + refdax_stat("blocks_quarantined"));
 	ASSERT_EQ(0, system("rm -f f0 f1 f2 f3 f4 f5 f6 f7"));
 	ASSERT_EQ(total, refdax_stat("blocks_free") + refdax_stat("blocks_quarantined"));
+	munmap(enomem, sizeof(long));
 }
 
 TEST_HARNESS_MAIN

@@ -127,6 +127,27 @@ static bool pfns_contiguous(const char *p, long len)
 	return ok;
 }
 
+/*
+ * Maps the first 2 MiB of @fd (one PMD), fills it with @c and splices page @page into a new
+ * pipe @pfd, which holds a reference on the folio until it is read; NULL on failure.
+ */
+static char *map_filled_and_pin(int fd, int c, long page, int pfd[2])
+{
+	char *p = map_shared(fd, PMD);
+	struct iovec iov;
+
+	if (p == MAP_FAILED)
+		return NULL;
+	memset(p, c, PMD);
+	iov.iov_base = p + page * PAGE;
+	iov.iov_len = PAGE;
+	if (pipe(pfd) || vmsplice(pfd[1], &iov, 1, 0) != PAGE) {
+		munmap(p, PMD);
+		return NULL;
+	}
+	return p;
+}
+
 static long long fallbacks(const char *reason)
 {
 	char name[64];
@@ -495,9 +516,13 @@ TEST_F(pmd, truncate_part_of_a_pmd_extent)
 	freeb = free_blocks();
 	ASSERT_EQ(0, trace_refdax(1));
 	ASSERT_EQ(0, ftruncate(fd, PMD + PMD / 2));
-	/* Busy at truncate (the PMD held the folio), released by the zap's notification. */
-	ASSERT_EQ(PER_PMD / 2, trace_count("refdax_block_busy: "));
-	ASSERT_EQ(released + PER_PMD / 2, refdax_stat("busy_released"));
+	/*
+	 * The zap comes first (invalidate lock held): its order-9 free notification splits the
+	 * folio, so the truncated blocks are idle pages when they leave and free at once.
+	 */
+	ASSERT_EQ(0, trace_count("refdax_block_busy: "));
+	ASSERT_EQ(PER_PMD / 2, trace_count("refdax_block_release: "));
+	ASSERT_EQ(released, refdax_stat("busy_released"));
 	ASSERT_EQ(0, refdax_stat("blocks_busy"));
 	ASSERT_EQ(freeb + PER_PMD / 2, free_blocks());
 	ASSERT_EQ(1, trace_count(" order=9 "));
@@ -517,19 +542,13 @@ TEST_F(pmd, pinned_subpage_keeps_the_whole_folio)
 {
 	long long released = refdax_stat("busy_released"), split, freeb;
 	int fd = sized_file("f", PMD), pfd[2];
-	struct iovec iov;
 	char out[PAGE];
 	char *p;
 
 	NEEDS_FOLIO_FREE();
 	ASSERT_LE(0, fd);
-	p = map_shared(fd, PMD);
-	ASSERT_NE(MAP_FAILED, p);
-	memset(p, 0x3c, PMD);
-	ASSERT_EQ(0, pipe(pfd));
-	iov.iov_base = p + 77 * PAGE;
-	iov.iov_len = PAGE;
-	ASSERT_EQ(PAGE, vmsplice(pfd[1], &iov, 1, 0));
+	p = map_filled_and_pin(fd, 0x3c, 77, pfd);
+	ASSERT_NE(NULL, p);
 	split = refdax_stat("pmd_folios_split");
 	ASSERT_EQ(0, munmap(p, PMD));
 	ASSERT_EQ(1, refdax_stat("folios_referenced"));
@@ -553,6 +572,42 @@ TEST_F(pmd, pinned_subpage_keeps_the_whole_folio)
 	ASSERT_EQ(freeb + PER_PMD, free_blocks());
 	ASSERT_EQ(1, trace_count(" order=9 "));
 	close(fd);
+}
+
+/*
+ * A truncate that leaves half of a pinned PMD folio in the file must not end the folio's
+ * association with the file: memory failure finds a page's mappings through it. A page of
+ * the half still in the file, mapped again (as a subpage of the pinned folio) and then
+ * poisoned, is unmapped, and touching it is SIGBUS with BUS_MCEERR_AR.
+ */
+TEST_F(pmd, memory_failure_in_a_pinned_partly_truncated_folio)
+{
+	long long poisoned = refdax_stat("pages_poisoned");
+	int fd = sized_file("f", PMD), pfd[2];
+	char out[PAGE];
+	char *p;
+
+	NEEDS_FOLIO_FREE();
+	ASSERT_LE(0, fd);
+	/* Pin a page of the half that is about to go: the folio stays compound. */
+	p = map_filled_and_pin(fd, 0x5a, 300, pfd);
+	ASSERT_NE(NULL, p);
+	ASSERT_EQ(0, ftruncate(fd, PMD / 2));
+	ASSERT_EQ(PER_PMD / 2, refdax_stat("blocks_busy"));
+	/* The first half refaults, as pages of the still-pinned folio. */
+	for (long i = 0; i < PER_PMD / 2; i++)
+		ASSERT_EQ(0x5a, p[i * PAGE]);
+	ASSERT_EQ(0, madvise(p + 3 * PAGE, PAGE, MADV_HWPOISON)) TH_LOG("%s", strerror(errno));
+	ASSERT_EQ(poisoned + 1, refdax_stat("pages_poisoned"));
+	ASSERT_TRUE(poison_sigbus_at(p + 3 * PAGE)) TH_LOG("the poisoned page is still mapped");
+	ASSERT_EQ(0x5a, p[4 * PAGE]);
+	ASSERT_EQ(0, munmap(p, PMD));
+	ASSERT_EQ(PAGE, read(pfd[0], out, PAGE));
+	close(pfd[0]);
+	close(pfd[1]);
+	ASSERT_EQ(0, ftruncate(fd, 0));
+	close(fd);
+	ASSERT_EQ(0, refdax_busy_settled());
 }
 
 TEST_HARNESS_MAIN

@@ -33,8 +33,6 @@
 static char *own_map;
 
 /* Pages of the shared files may vanish under a truncate: a SIGBUS skips the access. */
-static __thread sigjmp_buf *volatile bus_jump;
-
 static void on_sigbus(int sig, siginfo_t *si, void *uc)
 {
 	char msg[96];
@@ -45,21 +43,6 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
 		 si->si_addr, si->si_code, own_map);
 	write(2, msg, strlen(msg));
 	abort();
-}
-
-/* Writes @v at @p unless the page is gone (SIGBUS); false if it was. */
-static bool try_write(volatile char *p, char v)
-{
-	sigjmp_buf jb;
-
-	if (sigsetjmp(jb, 1)) {
-		bus_jump = NULL;
-		return false;
-	}
-	bus_jump = &jb;
-	*p = v;
-	bus_jump = NULL;
-	return true;
 }
 
 static uint64_t fnv1a(const void *data, size_t len)
@@ -309,6 +292,8 @@ TEST_F_TIMEOUT(stress, processes_and_threads_on_shared_files, 900)
 	int seconds = getenv("REFDAX_STRESS_SECONDS") ? atoi(getenv("REFDAX_STRESS_SECONDS")) : 30;
 	struct sigaction sa = { .sa_sigaction = on_sigbus, .sa_flags = SA_SIGINFO };
 	long long faults = refdax_stat("pte_faults") + refdax_stat("pmd_faults");
+	long long pmd_faults = refdax_stat("pmd_faults");
+	long long builds = refdax_stat("pmd_folios_built");
 	long long splits = refdax_stat("pmd_folios_split");
 	pid_t pids[WORKERS];
 	int fd, status, bad = 0;
@@ -333,6 +318,11 @@ TEST_F_TIMEOUT(stress, processes_and_threads_on_shared_files, 900)
 		}
 	}
 	ASSERT_EQ(0, bad);
+	/* The load took the PMD paths too: folios built, mapped and split under it. */
+	EXPECT_LT(pmd_faults, refdax_stat("pmd_faults"));
+	EXPECT_LT(builds, refdax_stat("pmd_folios_built"));
+	if (refdax_notified())
+		EXPECT_LT(splits, refdax_stat("pmd_folios_split"));
 	TH_LOG("%lld faults (%lld PMD), %lld PMD folios split, %lld fallbacks",
 	       refdax_stat("pte_faults") + refdax_stat("pmd_faults") - faults,
 	       refdax_stat("pmd_faults"), refdax_stat("pmd_folios_split") - splits,
