@@ -37,7 +37,7 @@
 
 use crate::{
     abstractions::vfs::{
-        self, Inode, InvalidateGuard, IovIter, LockedInode, VmFault, VmFaultResult,
+        self, HugeFaultResult, Inode, InvalidateGuard, IovIter, LockedInode, VmFault, VmFaultResult,
     },
     abstractions::{folio::Folio, sched, trace},
     blocks::{BATCH, EXTENT},
@@ -607,7 +607,7 @@ impl FileData {
         inode: &Inode,
         vmf: &VmFault,
         pte_only: bool,
-    ) -> VmFaultResult {
+    ) -> HugeFaultResult {
         // Counted once per fault: under the per-VMA lock, a fallback is retried under the
         // mmap lock, and comes back here.
         let fallback = |reason: PmdFallback| {
@@ -615,7 +615,7 @@ impl FileData {
                 dev.stats().pmd_fallback(reason);
                 trace::pmd_fallback(vmf.pgoff(), reason as u32);
             }
-            VmFaultResult::Fallback
+            HugeFaultResult::Fallback
         };
         if pte_only {
             return fallback(PmdFallback::PteOnly);
@@ -662,9 +662,9 @@ impl FileData {
             Ok(()) => {
                 dev.stats().pmd_faults.inc();
                 trace::fault(&folio, index, vmf.is_write());
-                VmFaultResult::NoPage
+                HugeFaultResult::NoPage
             }
-            Err(VmFaultResult::Fallback) => fallback(PmdFallback::Misaligned),
+            Err(HugeFaultResult::Fallback) => fallback(PmdFallback::Misaligned),
             Err(result) => result,
         }
     }

@@ -8,8 +8,8 @@
 
 use crate::{
     abstractions::vfs::{
-        file_system, Fallocate, FileSystem, Inode, InvalidateGuard, IovIter, LockedInode,
-        MountOptions, StatFs, VmFault, VmFaultResult,
+        file_system, Fallocate, FileSystem, HugeFaultResult, Inode, InvalidateGuard, IovIter,
+        LockedInode, MountOptions, StatFs, VmFault, VmFaultResult,
     },
     device::Device,
     file::FileData,
@@ -109,7 +109,7 @@ impl FileSystem for RefdaxFs {
         file.fault(&sb.dev, inode, vmf)
     }
 
-    fn huge_fault(sb: &Mount, inode: &Inode, file: &Self::File, vmf: &VmFault) -> VmFaultResult {
+    fn huge_fault(sb: &Mount, inode: &Inode, file: &Self::File, vmf: &VmFault) -> HugeFaultResult {
         file.huge_fault(&sb.dev, inode, vmf, sb.options.pte_only)
     }
 

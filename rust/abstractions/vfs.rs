@@ -102,8 +102,13 @@ pub(crate) trait FileSystem: Sized + 'static {
     /// (see [`InvalidateGuard`]): pages cannot leave the file meanwhile.
     fn fault(sb: &Self::Sb, inode: &Inode, file: &Self::File, vmf: &VmFault) -> VmFaultResult;
     /// A fault that may be served with a PMD (the page table has no PTE table there yet):
-    /// map a PMD-sized folio, or return [`VmFaultResult::Fallback`] for [`FileSystem::fault`].
-    fn huge_fault(sb: &Self::Sb, inode: &Inode, file: &Self::File, vmf: &VmFault) -> VmFaultResult;
+    /// map a PMD-sized folio, or return [`HugeFaultResult::Fallback`] for [`FileSystem::fault`].
+    fn huge_fault(
+        sb: &Self::Sb,
+        inode: &Inode,
+        file: &Self::File,
+        vmf: &VmFault,
+    ) -> HugeFaultResult;
     /// The inode is going away (last link and last user gone): let go of its data.
     fn evict(sb: &Self::Sb, inode: &InvalidateGuard<'_>, file: Self::File);
 }
@@ -371,22 +376,38 @@ impl IovIter {
 #[repr(transparent)]
 pub(crate) struct VmFault(Opaque<bindings::vm_fault>);
 
-/// What a fault handler tells the core.
+/// What a fault handler ([`FileSystem::fault`]) tells the core.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[must_use]
 pub(crate) enum VmFaultResult {
-    /// The handler installed the page table entry itself.
+    /// The handler installed the page table entry itself (or a racing fault did).
     NoPage,
-    /// The handler set the page the core copies from for a private write
-    /// ([`VmFault::set_cow_source`]).
-    CowSource,
+    /// The handler set the page the core copies from for a private write; only
+    /// [`VmFault::set_cow_source`] makes it, so `vmf->page` is always set with it.
+    CowSource(CowSourceSet),
     /// The access is outside the file: the process gets `SIGBUS`.
     SigBus,
     /// Out of memory.
     Oom,
     /// The page has failed (memory failure): the process gets `SIGBUS` (`BUS_MCEERR_AR`).
     HwPoison,
-    /// Not served with a PMD: the core retries with PTEs (only from
-    /// [`FileSystem::huge_fault`]).
+}
+
+/// Proof that [`VmFault::set_cow_source`] set `vmf->page`: made only in this module.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct CowSourceSet(());
+
+/// What a PMD fault handler ([`FileSystem::huge_fault`]) tells the core.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[must_use]
+pub(crate) enum HugeFaultResult {
+    /// The handler installed the PMD itself, or the access is to be retried.
+    NoPage,
+    /// The access is outside the file: the process gets `SIGBUS`.
+    SigBus,
+    /// Out of memory.
+    Oom,
+    /// Not served with a PMD: the core retries with PTEs.
     Fallback,
 }
 
@@ -394,21 +415,41 @@ impl VmFaultResult {
     fn to_raw(self) -> bindings::vm_fault_t {
         match self {
             Self::NoPage => bindings::vm_fault_reason_VM_FAULT_NOPAGE,
-            Self::CowSource => 0,
+            Self::CowSource(_) => 0,
             Self::SigBus => bindings::vm_fault_reason_VM_FAULT_SIGBUS,
             Self::Oom => bindings::vm_fault_reason_VM_FAULT_OOM,
             Self::HwPoison => bindings::vm_fault_reason_VM_FAULT_HWPOISON,
+        }
+    }
+
+    /// The result of an insert (`VM_FAULT_NOPAGE` when it mapped the page).
+    fn from_insert(raw: bindings::vm_fault_t) -> Result<(), Self> {
+        if raw & bindings::vm_fault_reason_VM_FAULT_OOM != 0 {
+            Err(Self::Oom)
+        } else if raw & bindings::vm_fault_reason_VM_FAULT_NOPAGE != 0 {
+            Ok(())
+        } else {
+            Err(Self::SigBus)
+        }
+    }
+}
+
+impl HugeFaultResult {
+    fn to_raw(self) -> bindings::vm_fault_t {
+        match self {
+            Self::NoPage => bindings::vm_fault_reason_VM_FAULT_NOPAGE,
+            Self::SigBus => bindings::vm_fault_reason_VM_FAULT_SIGBUS,
+            Self::Oom => bindings::vm_fault_reason_VM_FAULT_OOM,
             Self::Fallback => bindings::vm_fault_reason_VM_FAULT_FALLBACK,
         }
     }
 
-    fn from_raw(raw: bindings::vm_fault_t) -> Self {
-        if raw & bindings::vm_fault_reason_VM_FAULT_OOM != 0 {
-            Self::Oom
-        } else if raw & bindings::vm_fault_reason_VM_FAULT_NOPAGE != 0 {
-            Self::NoPage
-        } else {
-            Self::SigBus
+    /// The result of a PMD insert (`VM_FAULT_NOPAGE` when it mapped the folio).
+    fn from_insert(raw: bindings::vm_fault_t) -> Result<(), Self> {
+        match VmFaultResult::from_insert(raw) {
+            Ok(()) => Ok(()),
+            Err(VmFaultResult::Oom) => Err(Self::Oom),
+            Err(_) => Err(Self::SigBus),
         }
     }
 }
@@ -491,13 +532,16 @@ impl VmFault {
         let Some(page) = folio_page(folio, pfn) else {
             return Err(VmFaultResult::SigBus);
         };
+        // A PMD fault of another thread mapped this 2 MiB since the core chose the PTE path:
+        // a PTE insert there is a bug (`walk_to_pmd()`); the access is just retried. Stable
+        // only if the caller holds a lock that the file's PMD faults hold around their insert.
+        if self.pmd_is_huge() {
+            return Err(VmFaultResult::NoPage);
+        }
         // SAFETY: the fault is valid (type invariant) and we hold a reference on the folio,
         // so its refcount is above zero as the insert requires.
         let ret = unsafe { bindings::vmf_insert_page_mkwrite(self.0.get(), page, write) };
-        match VmFaultResult::from_raw(ret) {
-            VmFaultResult::NoPage => Ok(()),
-            other => Err(other),
-        }
+        VmFaultResult::from_insert(ret)
     }
 
     /// Maps the PMD-sized `folio` at the faulting address's 2 MiB window with
@@ -513,32 +557,32 @@ impl VmFault {
         &self,
         folio: &FolioRef<'_>,
         write: bool,
-    ) -> Result<(), VmFaultResult> {
+    ) -> Result<(), HugeFaultResult> {
         if folio.order() != bindings::HPAGE_PMD_ORDER {
-            return Err(VmFaultResult::SigBus);
+            return Err(HugeFaultResult::SigBus);
         }
         // The PMD must map the window inside the VMA; the core only checks its start.
         let size = bindings::PAGE_SIZE << bindings::HPAGE_PMD_ORDER;
         let addr = self.address() & !(size - 1);
         let vma = self.vma_range();
         if addr < vma.start || vma.end - addr < size {
-            return Err(VmFaultResult::Fallback);
+            return Err(HugeFaultResult::Fallback);
         }
         // SAFETY: the fault is valid; `pmd` is set for a PMD fault.
         if !unsafe { ffi::refdax_vmf_pmd_insertable(self.0.get(), folio.pfn()) } {
-            return Err(VmFaultResult::NoPage);
+            return Err(HugeFaultResult::NoPage);
         }
         // SAFETY: the fault is valid, the folio is PMD-sized and we hold a reference on it.
         let ret = unsafe { bindings::vmf_insert_folio_pmd(self.0.get(), folio.as_raw(), write) };
-        match VmFaultResult::from_raw(ret) {
-            VmFaultResult::NoPage => Ok(()),
-            other => Err(other),
-        }
+        HugeFaultResult::from_insert(ret)
     }
 
     /// For a write fault in a private mapping: hands the core page `pfn` of `folio` to copy
     /// into the new anonymous page (`vmf->page`); the core locks it, copies, and drops the
     /// reference.
+    ///
+    /// The result must be what the fault returns: the core's reference is only put if it sees
+    /// [`VmFaultResult::CowSource`].
     pub(crate) fn set_cow_source(&self, folio: FolioRef<'_>, pfn: usize) -> VmFaultResult {
         let Some(page) = folio_page(&folio, pfn) else {
             return VmFaultResult::SigBus;
@@ -547,7 +591,7 @@ impl VmFault {
         // SAFETY: the fault is valid; the core takes over the reference we forget here and
         // puts it (on the page's folio) after the copy (`do_cow_fault()`).
         unsafe { (*self.0.get()).page = page };
-        VmFaultResult::CowSource
+        VmFaultResult::CowSource(CowSourceSet(()))
     }
 }
 
@@ -1085,7 +1129,7 @@ unsafe extern "C" fn huge_fault<T: FileSystem>(
 ) -> bindings::vm_fault_t {
     if order != bindings::HPAGE_PMD_ORDER {
         // PUD-sized folios are not built: let the core try smaller.
-        return VmFaultResult::Fallback.to_raw();
+        return HugeFaultResult::Fallback.to_raw();
     }
     // SAFETY: as in `fault`.
     let raw = unsafe { (*(*(*vmf).__bindgen_anon_1.vma).vm_file).f_inode };

@@ -28,6 +28,11 @@
 /* Stores and direct I/O stay below this; the truncate thread works above it. */
 #define LOW_SIZE (FILE_SIZE / 2)
 #define DIO_SIZE (64 * 1024L)
+/*
+ * Half of every thread's work goes to the first pages of the file: faults of several threads
+ * on one page, with a punch between them, are what needs the invalidate lock.
+ */
+#define HOT_PAGES 16
 #define WRITERS 2
 
 struct shared {
@@ -71,7 +76,8 @@ static void *writer(void *arg)
 	unsigned int seed = (unsigned int)(uintptr_t)&seed;
 
 	while (!s->stop) {
-		long off = rnd(&seed, LOW_SIZE / PAGE) * PAGE + rnd(&seed, PAGE);
+		long pages = rnd(&seed, 2) ? HOT_PAGES : LOW_SIZE / PAGE;
+		long off = rnd(&seed, pages) * PAGE + rnd(&seed, PAGE);
 
 		if (!try_write(s->map + off, (char)off))
 			__atomic_add_fetch(&s->sigbus_low, 1, __ATOMIC_RELAXED);
@@ -87,7 +93,7 @@ static void *dio_reader(void *arg)
 	unsigned int seed = 7;
 
 	while (!s->stop) {
-		long off = rnd(&seed, (LOW_SIZE - DIO_SIZE) / PAGE) * PAGE;
+		long off = rnd(&seed, 2) ? 0 : rnd(&seed, (LOW_SIZE - DIO_SIZE) / PAGE) * PAGE;
 		long from = rnd(&seed, (s->dev_size - DIO_SIZE) / PAGE) * PAGE;
 		ssize_t n = pread(s->dev_fd, s->map + off, DIO_SIZE, from);
 
@@ -106,14 +112,15 @@ static void *puncher(void *arg)
 	unsigned int seed = 11;
 
 	while (!s->stop) {
-		/* From a page to a whole PMD extent, anywhere in the lower half. */
-		long len = (1 + rnd(&seed, 512)) * PAGE;
-		long off = rnd(&seed, (LOW_SIZE - len) / PAGE + 1) * PAGE;
+		/* A few hot pages, or from a page to a whole extent anywhere in the lower half. */
+		bool hot = rnd(&seed, 2);
+		long len = (1 + rnd(&seed, hot ? HOT_PAGES / 2 : 512)) * PAGE;
+		long off = rnd(&seed, ((hot ? HOT_PAGES * PAGE : LOW_SIZE) - len) / PAGE + 1) * PAGE;
 
 		if (fallocate(s->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len))
 			__atomic_add_fetch(&s->op_errors, 1, __ATOMIC_RELAXED);
 		s->punches++;
-		usleep(rnd(&seed, 2000));
+		usleep(rnd(&seed, 200));
 	}
 	return NULL;
 }

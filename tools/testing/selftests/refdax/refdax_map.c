@@ -599,6 +599,7 @@ TEST_F(map, memory_failure_quarantines_the_block)
 	ASSERT_EQ(0, madvise(p + 3 * PAGE, PAGE, MADV_HWPOISON)) TH_LOG("madvise: %s", strerror(errno));
 	ASSERT_EQ(poisoned + 1, refdax_stat("pages_poisoned"));
 	ASSERT_TRUE(poison_sigbus_at(p + 3 * PAGE));
+	ASSERT_TRUE(poison_sigbus_here(p + 3 * PAGE)) TH_LOG("this process's PTE was not zapped");
 	ASSERT_EQ(0x44, p[2 * PAGE]);
 	ASSERT_EQ(0x44, p[4 * PAGE]);
 	ASSERT_EQ(-1, pread(fd, buf, PAGE, 3 * PAGE));
@@ -611,6 +612,7 @@ TEST_F(map, memory_failure_quarantines_the_block)
 	/* A page of the second window (mapped with a PMD if it could be). */
 	ASSERT_EQ(0, madvise(p + win + 7 * PAGE, PAGE, MADV_HWPOISON));
 	ASSERT_TRUE(poison_sigbus_at(p + win + 7 * PAGE));
+	ASSERT_TRUE(poison_sigbus_here(p + win + 7 * PAGE));
 	for (long i = 512; i < 2 * 512; i++)
 		if (i != 512 + 7)
 			ASSERT_EQ(0x44, p[i * PAGE]);

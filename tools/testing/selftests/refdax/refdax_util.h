@@ -247,6 +247,41 @@ static inline bool try_write(volatile char *p, char v)
 	return true;
 }
 
+static volatile sig_atomic_t refdax_bus_code;
+
+static void refdax_bus_record(int sig, siginfo_t *si, void *uc)
+{
+	refdax_bus_code = si->si_code;
+	if (bus_jump)
+		siglongjmp(*bus_jump, 1);
+	_exit(99);
+}
+
+/*
+ * Whether reading @addr in this process raises SIGBUS with BUS_MCEERR_AR: unlike
+ * poison_sigbus_at(), whose child refaults (fork does not copy shared file PTEs), this
+ * sees a PTE that should have been zapped but was not.
+ */
+static inline bool poison_sigbus_here(volatile char *addr)
+{
+	struct sigaction sa = { .sa_sigaction = refdax_bus_record, .sa_flags = SA_SIGINFO };
+	struct sigaction old;
+	sigjmp_buf jb;
+	bool hit = false;
+
+	sigaction(SIGBUS, &sa, &old);
+	refdax_bus_code = 0;
+	if (sigsetjmp(jb, 1)) {
+		hit = refdax_bus_code == BUS_MCEERR_AR;
+	} else {
+		bus_jump = &jb;
+		(void)*addr;
+	}
+	bus_jump = NULL;
+	sigaction(SIGBUS, &old, NULL);
+	return hit;
+}
+
 #define REFDAX_MNT "/mnt/refdax"
 
 /* Loads refdax if needed and mounts it at /mnt/refdax: 0 or -errno. */
