@@ -215,9 +215,7 @@ impl Device {
                 next_log += 10;
             }
             let until_log = (next_log * 1000 - start.elapsed().as_millis()).clamp(1, 10_000);
-            if let Some(folio) = self.pagemap.folio(pfn) {
-                folio.wait_idle(Delta::from_millis(until_log));
-            }
+            self.pagemap.wait_idle(pfn, Delta::from_millis(until_log));
         }
     }
 

@@ -92,15 +92,6 @@ impl Folio {
         unsafe { ffi::refdax_folio_ref_count(self.as_raw()) }
     }
 
-    /// Sleeps until the folio's refcount is zero or `timeout` has passed; true if it is zero.
-    /// Woken by the kernel's free path (`wake_up_var()` on the folio's page in
-    /// `free_zone_device_folio()`), the upstream way of waiting for an FS DAX page.
-    pub(crate) fn wait_idle(&self, timeout: kernel::time::Delta) -> bool {
-        let ms = u32::try_from(timeout.as_millis().max(0)).unwrap_or(u32::MAX);
-        // SAFETY: by the type invariant the folio is valid; the caller may sleep.
-        unsafe { ffi::refdax_folio_wait_idle(self.as_raw(), ms) }
-    }
-
     /// Takes a reference, whatever the refcount, as `fs/dax.c` does before inserting a folio.
     ///
     /// Taking a reference on an idle `ZONE_DEVICE` folio hands it out: the caller must be its

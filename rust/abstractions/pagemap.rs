@@ -267,6 +267,9 @@ impl<T: PagemapOwner> DevPagemap<T> {
                 }
                 // SAFETY: `slot` is a fully set up `dev_pagemap`, pinned and ours; its range is
                 // claimed by `region`, which is dropped only after `memunmap_pages()`.
+                // INVARIANT: on success the pagemap is registered over `region`'s range with
+                // `ops.raw`; this is the last field, so nothing can fail after it, and drop
+                // unregisters it.
                 let ret = unsafe { bindings::memremap_pages(slot, bindings::NUMA_NO_NODE) };
                 from_err_ptr(ret).map(|_| ())
             }),
@@ -395,6 +398,24 @@ impl<T: PagemapOwner> DevPagemap<T> {
             }
         }
         Ok(())
+    }
+
+    /// Sleeps until the folio page `pfn` belongs to is idle (refcount zero) or `timeout` has
+    /// passed; true if it is idle. Woken by the kernel's free path (`wake_up_var()` on the
+    /// folio's page in `free_zone_device_folio()`), the upstream way of waiting for an FS DAX
+    /// page.
+    ///
+    /// Process context only. It is a method of the pagemap, not of [`Folio`], so that a
+    /// [`PagemapOwner::folio_free`] callback (atomic context, given only the folio) cannot
+    /// reach it.
+    pub(crate) fn wait_idle(&self, pfn: usize, timeout: kernel::time::Delta) -> bool {
+        kernel::task::might_sleep();
+        let Some(folio) = self.folio(pfn) else {
+            return true;
+        };
+        let ms = u32::try_from(timeout.as_millis().max(0)).unwrap_or(u32::MAX);
+        // SAFETY: the folio is valid while the pagemap lives; we may sleep (above).
+        unsafe { ffi::refdax_folio_wait_idle(folio.as_raw(), ms) }
     }
 
     /// The folio that page `pfn` currently belongs to, or `None` outside the pagemap.

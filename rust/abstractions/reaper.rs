@@ -68,6 +68,7 @@ impl Reaper {
         let task = from_err_ptr(unsafe {
             ffi::refdax_reaper_start(core::ptr::from_ref::<Args>(&args).cast_mut().cast())
         })?;
+        // INVARIANT: `task` was just started with `args`, which the value keeps.
         Ok(Self {
             task: NonNull::new(task).ok_or(ENOMEM)?,
             _args: args,

@@ -24,19 +24,19 @@ pub(crate) fn fault(folio: &Folio, pgoff: usize, write: bool) {
 
 /// `refdax_block_release`: `block`, last held by inode `ino`, is free again.
 pub(crate) fn block_release(block: usize, ino: usize) {
-    // SAFETY: as above.
+    // SAFETY: the trace wrapper only copies its scalar arguments into the ring buffer.
     unsafe { ffi::refdax_trace_block_release(block, ino) };
 }
 
 /// `refdax_block_busy`: `block` left its file with `refcount` references still held.
 pub(crate) fn block_busy(block: usize, refcount: i32) {
-    // SAFETY: as above.
+    // SAFETY: the trace wrapper only copies its scalar arguments into the ring buffer.
     unsafe { ffi::refdax_trace_block_busy(block, refcount) };
 }
 
 /// `refdax_pmd_fallback`: a PMD fault at file page `pgoff` fell back to PTEs; `reason` is the
 /// index of the reason in the event's symbol table (`rust/refdax_trace.h`).
 pub(crate) fn pmd_fallback(pgoff: usize, reason: u32) {
-    // SAFETY: as above.
+    // SAFETY: the trace wrapper only copies its scalar arguments into the ring buffer.
     unsafe { ffi::refdax_trace_pmd_fallback(pgoff, reason) };
 }

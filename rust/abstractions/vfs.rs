@@ -187,6 +187,13 @@ impl Inode {
         unsafe { ffi::refdax_i_size_read(self.as_raw()) as u64 }
     }
 
+    /// Sets the modification and change times to now (the file's data changed).
+    pub(crate) fn touch(&self) {
+        // SAFETY: by the type invariant the inode is valid; the times are plain fields the
+        // VFS updates under the inode lock, which the callers hold.
+        unsafe { ffi::refdax_touch(self.as_raw()) };
+    }
+
     /// Accounts `n` more blocks of `PAGE_SIZE` to the file (`st_blocks`).
     pub(crate) fn add_blocks(&self, n: usize) {
         // SAFETY: by the type invariant the inode is valid; `inode_add_bytes` takes `i_lock`.
@@ -195,7 +202,7 @@ impl Inode {
 
     /// Accounts `n` fewer blocks to the file.
     pub(crate) fn sub_blocks(&self, n: usize) {
-        // SAFETY: as above.
+        // SAFETY: by the type invariant the inode is valid; `inode_sub_bytes` takes `i_lock`.
         unsafe { bindings::inode_sub_bytes(self.as_raw(), (n * bindings::PAGE_SIZE) as i64) };
     }
 
@@ -455,35 +462,46 @@ impl HugeFaultResult {
 }
 
 impl VmFault {
-    fn raw(&self) -> &bindings::vm_fault {
-        // SAFETY: by the type invariant the fault is valid; we only read it.
-        unsafe { &*self.0.get() }
+    /// The fault's VMA. No reference into the `vm_fault` is made: [`VmFault::set_cow_source`]
+    /// writes to it through the same pointer.
+    fn vma(&self) -> *mut bindings::vm_area_struct {
+        // SAFETY: by the type invariant the fault is valid; a plain field read.
+        unsafe { (*self.0.get()).__bindgen_anon_1.vma }
+    }
+
+    /// The fault's flags (`FAULT_FLAG_*`).
+    fn flags(&self) -> bindings::fault_flag {
+        // SAFETY: by the type invariant the fault is valid; a plain field read.
+        unsafe { (*self.0.get()).flags }
     }
 
     /// The file page the fault is for.
     pub(crate) fn pgoff(&self) -> usize {
-        self.raw().__bindgen_anon_1.pgoff
+        // SAFETY: by the type invariant the fault is valid; a plain field read.
+        unsafe { (*self.0.get()).__bindgen_anon_1.pgoff }
     }
 
     /// The faulting user address, rounded down to its page.
     pub(crate) fn address(&self) -> usize {
-        self.raw().__bindgen_anon_1.address
+        // SAFETY: by the type invariant the fault is valid; a plain field read.
+        unsafe { (*self.0.get()).__bindgen_anon_1.address }
     }
 
     /// The VMA's user address range.
     pub(crate) fn vma_range(&self) -> core::ops::Range<usize> {
-        // SAFETY: the VMA is valid while its fault is handled; plain fields.
+        let vma = self.vma();
+        // SAFETY: the VMA is valid while its fault is handled, and its range does not change
+        // under the mmap or VMA lock the fault holds; plain field reads.
         unsafe {
-            let vma = &*self.raw().__bindgen_anon_1.vma;
-            vma.__bindgen_anon_1.__bindgen_anon_1.vm_start
-                ..vma.__bindgen_anon_1.__bindgen_anon_1.vm_end
+            (*vma).__bindgen_anon_1.__bindgen_anon_1.vm_start
+                ..(*vma).__bindgen_anon_1.__bindgen_anon_1.vm_end
         }
     }
 
     /// The file page mapped at user address `addr` of the VMA (`linear_page_index()`).
     pub(crate) fn file_page_at(&self, addr: usize) -> usize {
         // SAFETY: the VMA is valid while its fault is handled; plain field.
-        let pgoff = unsafe { (*self.raw().__bindgen_anon_1.vma).vm_pgoff };
+        let pgoff = unsafe { (*self.vma()).vm_pgoff };
         (addr.wrapping_sub(self.vma_range().start) >> bindings::PAGE_SHIFT).wrapping_add(pgoff)
     }
 
@@ -500,20 +518,18 @@ impl VmFault {
     /// falls back to PTEs is retried under the mmap lock (the PTE path of a file without
     /// `->map_pages` needs it), so the handler runs twice for it.
     pub(crate) fn under_vma_lock(&self) -> bool {
-        self.raw().flags & bindings::fault_flag_FAULT_FLAG_VMA_LOCK != 0
+        self.flags() & bindings::fault_flag_FAULT_FLAG_VMA_LOCK != 0
     }
 
     /// Whether the access was a write.
     pub(crate) fn is_write(&self) -> bool {
-        self.raw().flags & bindings::fault_flag_FAULT_FLAG_WRITE != 0
+        self.flags() & bindings::fault_flag_FAULT_FLAG_WRITE != 0
     }
 
     /// Whether the mapping is shared (`MAP_SHARED`) rather than private.
     pub(crate) fn is_shared(&self) -> bool {
         // SAFETY: the VMA is valid while its fault is handled.
-        unsafe {
-            (*self.raw().__bindgen_anon_1.vma).__bindgen_anon_2.vm_flags & bindings::VM_SHARED != 0
-        }
+        unsafe { (*self.vma()).__bindgen_anon_2.vm_flags & bindings::VM_SHARED != 0 }
     }
 
     /// Maps page `pfn` of `folio` (a whole order-0 folio, or one page of a larger one) at
@@ -618,10 +634,20 @@ pub(crate) struct Registration<T: FileSystem> {
 // SAFETY: the VFS synchronises its own use of the `file_system_type`; Rust never touches it
 // after registration. `T::Data` is `Send + Sync`.
 unsafe impl<T: FileSystem> Send for Registration<T> {}
-// SAFETY: as above.
+// SAFETY: `&Registration` gives only `&T::Data` (`T::Data: Sync`); the VFS synchronises its
+// own use of the `file_system_type`.
 unsafe impl<T: FileSystem> Sync for Registration<T> {}
 
-impl<T: FileSystem> Registration<T> {
+/// A file system type whose superblocks the C shim's `get_tree` fills: implemented only by
+/// [`file_system!`], once per module (it defines the one `refdax_fill_super` symbol), so that a
+/// [`Registration`] of another type cannot exist and have its superblocks taken for `T`'s.
+///
+/// # Safety
+///
+/// Implement only through [`file_system!`].
+pub(crate) unsafe trait Declared: FileSystem {}
+
+impl<T: FileSystem + Declared> Registration<T> {
     /// Registers `T` for `module`; mounts get `data`.
     pub(crate) fn new(module: &'static ThisModule, data: T::Data) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
@@ -641,6 +667,8 @@ impl<T: FileSystem> Registration<T> {
                 // they are unregistered.
                 unsafe { ffi::refdax_fs_type_register_keys(slot) };
                 // SAFETY: `slot` is pinned and set up; it stays registered until drop.
+                // INVARIANT: on success the type is registered until `PinnedDrop`; this is the
+                // last field, so nothing fails after it.
                 to_result(unsafe { bindings::register_filesystem(slot) }).inspect_err(|_| {
                     // SAFETY: registered just above, and nothing used them.
                     unsafe { ffi::refdax_fs_type_unregister_keys(slot) };
@@ -665,6 +693,10 @@ impl<T: FileSystem> PinnedDrop for Registration<T> {
 /// Declares the Rust end of the C shim's `get_tree` for file system type `$fs`.
 macro_rules! file_system {
     ($fs:ty) => {
+        // SAFETY: `refdax_fill_super` below forwards to `fill_super::<$fs>`: the C shim's
+        // `get_tree` fills superblocks of this type, and of no other (the symbol is unique).
+        unsafe impl $crate::abstractions::vfs::Declared for $fs {}
+
         /// Fills a new superblock of refdax (called by the C shim's `get_tree`).
         ///
         /// # Safety
@@ -689,6 +721,7 @@ impl<T: FileSystem> Tables<T> {
     const SUPER: bindings::super_operations = bindings::super_operations {
         statfs: Some(statfs::<T>),
         evict_inode: Some(evict_inode::<T>),
+        free_inode: Some(free_inode),
         drop_inode: Some(bindings::inode_just_drop),
         ..pin_init::zeroed()
     };
@@ -699,6 +732,8 @@ impl<T: FileSystem> Tables<T> {
         link: Some(bindings::simple_link),
         unlink: Some(bindings::simple_unlink),
         mkdir: Some(mkdir::<T>),
+        mknod: Some(mknod::<T>),
+        symlink: Some(symlink::<T>),
         rmdir: Some(bindings::simple_rmdir),
         rename: Some(bindings::simple_rename),
         ..pin_init::zeroed()
@@ -717,6 +752,10 @@ impl<T: FileSystem> Tables<T> {
         mmap: Some(mmap::<T>),
         get_unmapped_area: Some(bindings::thp_get_unmapped_area),
         fsync: Some(bindings::noop_fsync),
+        // No page cache: splice, sendfile and copy_file_range go through read_iter and
+        // write_iter.
+        splice_read: Some(bindings::copy_splice_read),
+        splice_write: Some(bindings::iter_file_splice_write),
         fallocate: Some(fallocate::<T>),
         open: Some(bindings::generic_file_open),
         ..pin_init::zeroed()
@@ -805,7 +844,8 @@ pub(crate) unsafe fn fill_super<T: FileSystem>(
             (*sb).s_fs_info = data.into_foreign().cast();
         }
         // SAFETY: `sb` is valid and its `s_fs_info` is set.
-        let root = unsafe { new_inode::<T>(sb, core::ptr::null_mut(), bindings::S_IFDIR | 0o755)? };
+        let root =
+            unsafe { new_inode::<T>(sb, core::ptr::null_mut(), bindings::S_IFDIR | 0o755, 0)? };
         // SAFETY: `root` is a new directory inode; `d_make_root` consumes it even on failure.
         let dentry = unsafe { bindings::d_make_root(root) };
         if dentry.is_null() {
@@ -845,6 +885,7 @@ unsafe fn new_inode<T: FileSystem>(
     sb: *mut bindings::super_block,
     dir: *mut bindings::inode,
     mode: u32,
+    rdev: bindings::dev_t,
 ) -> Result<*mut bindings::inode> {
     let file = if mode & bindings::S_IFMT == bindings::S_IFREG {
         // SAFETY: by the caller.
@@ -871,19 +912,25 @@ unsafe fn new_inode<T: FileSystem>(
         );
         bindings::simple_inode_init_ts(inode);
         (*(*inode).i_mapping).a_ops = &Tables::<T>::ADDRESS_SPACE;
-        match file {
-            Some(file) => {
+        match (file, mode & bindings::S_IFMT) {
+            (Some(file), _) => {
                 (*inode).i_op = &Tables::<T>::FILE_INODE;
                 (*inode).__bindgen_anon_3.i_fop = &Tables::<T>::FILE;
                 (*inode).i_flags |= bindings::S_DAX;
                 (*inode).i_private = file.into_foreign().cast();
             }
-            None => {
+            (None, bindings::S_IFDIR) => {
                 (*inode).i_op = &Tables::<T>::DIR_INODE;
                 (*inode).__bindgen_anon_3.i_fop = &raw const bindings::simple_dir_operations;
                 // A directory starts with two links: its entry and ".".
                 bindings::inc_nlink(inode);
             }
+            // The target is `i_link`, which the caller sets (`symlink`).
+            (None, bindings::S_IFLNK) => {
+                (*inode).i_op = &raw const bindings::simple_symlink_inode_operations;
+            }
+            // FIFOs, sockets and device nodes: the VFS's own operations.
+            (None, _) => bindings::init_special_inode(inode, mode as bindings::umode_t, rdev),
         }
     }
     Ok(inode)
@@ -901,7 +948,7 @@ unsafe extern "C" fn create<T: FileSystem>(
     from_result(|| {
         // SAFETY: `dir` is a valid inode of our superblock.
         let inode =
-            unsafe { new_inode::<T>((*dir).i_sb, dir, u32::from(mode) | bindings::S_IFREG)? };
+            unsafe { new_inode::<T>((*dir).i_sb, dir, u32::from(mode) | bindings::S_IFREG, 0)? };
         // SAFETY: `dentry` is the negative dentry being created, `inode` is new; the dcache
         // keeps the pair until unlink (libfs style).
         unsafe {
@@ -922,7 +969,7 @@ unsafe extern "C" fn mkdir<T: FileSystem>(
     mode: bindings::umode_t,
 ) -> *mut bindings::dentry {
     // SAFETY: `dir` is a valid inode of our superblock.
-    match unsafe { new_inode::<T>((*dir).i_sb, dir, u32::from(mode) | bindings::S_IFDIR) } {
+    match unsafe { new_inode::<T>((*dir).i_sb, dir, u32::from(mode) | bindings::S_IFDIR, 0) } {
         Ok(inode) => {
             // SAFETY: as in `create`; the new directory's ".." links its parent.
             unsafe {
@@ -933,6 +980,88 @@ unsafe extern "C" fn mkdir<T: FileSystem>(
             core::ptr::null_mut()
         }
         Err(e) => e.to_ptr(),
+    }
+}
+
+/// `inode_operations::mknod`: FIFOs, sockets, device nodes, and regular files.
+///
+/// # Safety
+///
+/// Called by the VFS as `inode_operations::mknod` of a `T` directory.
+unsafe extern "C" fn mknod<T: FileSystem>(
+    _idmap: *mut bindings::mnt_idmap,
+    dir: *mut bindings::inode,
+    dentry: *mut bindings::dentry,
+    mode: bindings::umode_t,
+    rdev: bindings::dev_t,
+) -> c_int {
+    from_result(|| {
+        // SAFETY: `dir` is a valid inode of our superblock; the VFS checked the mode's type.
+        let inode = unsafe { new_inode::<T>((*dir).i_sb, dir, u32::from(mode), rdev)? };
+        // SAFETY: as in `create`.
+        unsafe {
+            bindings::d_make_persistent(dentry, inode);
+            ffi::refdax_touch(dir);
+        }
+        Ok(0)
+    })
+}
+
+/// `inode_operations::symlink`: the target lives in `i_link` (freed with the inode in
+/// [`free_inode`], after an RCU grace period, since path walks read it under RCU).
+///
+/// # Safety
+///
+/// Called by the VFS as `inode_operations::symlink` of a `T` directory, with a
+/// NUL-terminated `target` (at most `PATH_MAX` bytes with the NUL).
+unsafe extern "C" fn symlink<T: FileSystem>(
+    _idmap: *mut bindings::mnt_idmap,
+    dir: *mut bindings::inode,
+    dentry: *mut bindings::dentry,
+    target: *const c_char,
+) -> c_int {
+    from_result(|| {
+        // SAFETY: `target` is a valid C string for the call.
+        let len = unsafe { CStr::from_char_ptr(target) }.count_bytes();
+        // SAFETY: `target` is a valid C string; a copy the inode owns.
+        let link = unsafe { bindings::kstrdup(target, bindings::GFP_KERNEL) };
+        if link.is_null() {
+            return Err(ENOMEM);
+        }
+        // SAFETY: `dir` is a valid inode of our superblock.
+        let inode = match unsafe { new_inode::<T>((*dir).i_sb, dir, bindings::S_IFLNK | 0o777, 0) }
+        {
+            Ok(inode) => inode,
+            Err(e) => {
+                // SAFETY: `link` came from `kstrdup` and was given to nobody.
+                unsafe { bindings::kfree(link.cast()) };
+                return Err(e);
+            }
+        };
+        // SAFETY: `inode` is new and ours; `free_inode` frees `i_link` of every symlink.
+        unsafe {
+            (*inode).__bindgen_anon_5.i_link = link;
+            (*inode).i_size = len as bindings::loff_t;
+            bindings::d_make_persistent(dentry, inode);
+            ffi::refdax_touch(dir);
+        }
+        Ok(0)
+    })
+}
+
+/// `super_operations::free_inode`, after an RCU grace period: a symlink's target, then the
+/// inode.
+///
+/// # Safety
+///
+/// Called by the VFS for an inode of ours that nobody can reach any more.
+unsafe extern "C" fn free_inode(inode: *mut bindings::inode) {
+    // SAFETY: the inode is ours until freed here; a symlink's `i_link` is its `kstrdup` copy.
+    unsafe {
+        if u32::from((*inode).i_mode) & bindings::S_IFMT == bindings::S_IFLNK {
+            bindings::kfree((*inode).__bindgen_anon_5.i_link.cast());
+        }
+        bindings::free_inode_nonrcu(inode);
     }
 }
 
@@ -955,6 +1084,9 @@ unsafe extern "C" fn setattr<T: FileSystem>(
             // SAFETY: `raw` is a regular file of type `T` and its superblock is ours.
             let (sb, file) = unsafe { (sb_data::<T>((*raw).i_sb), file_data::<T>(raw)) };
             T::set_size(sb, &inode, file, size as u64)?;
+            // A size change is a change of the file's data (POSIX truncate()): ftruncate()
+            // also passes the times in `attr`, path truncate() does not.
+            inode.touch();
         }
         // SAFETY: all valid; copies the other attributes (times, mode, owner).
         unsafe { bindings::setattr_copy(idmap, raw, attr) };
@@ -1034,7 +1166,7 @@ unsafe extern "C" fn write_iter<T: FileSystem>(
         }
         // SAFETY: `filp` is valid and the inode is locked, as both require.
         to_result(unsafe { bindings::file_remove_privs(filp) })?;
-        // SAFETY: as above.
+        // SAFETY: `filp` is valid and the inode is locked, as `file_update_time` requires.
         to_result(unsafe { bindings::file_update_time(filp) })?;
         // SAFETY: `iocb` is valid; `generic_write_checks` settled the position.
         let pos = unsafe { (*iocb).ki_pos };
@@ -1074,7 +1206,13 @@ unsafe extern "C" fn fallocate<T: FileSystem>(
         }
         // SAFETY: `filp` is valid and the inode locked.
         to_result(unsafe { bindings::file_remove_privs(filp) })?;
-        T::fallocate(sb, &inode.0, file, mode, offset as u64, len as u64)
+        let size = inode.0.size();
+        T::fallocate(sb, &inode.0, file, mode, offset as u64, len as u64)?;
+        // Punching changes the data; allocating only if it changed the size.
+        if mode == Fallocate::PunchHole || inode.0.size() != size {
+            inode.0.touch();
+        }
+        Ok(())
     })();
     match ret {
         Ok(()) => 0,
@@ -1115,6 +1253,8 @@ unsafe extern "C" fn fault<T: FileSystem>(vmf: *mut bindings::vm_fault) -> bindi
     // which the VMA keeps open.
     let (inode, sb, file) = unsafe { file_parts::<T>(raw) };
     // SAFETY: `VmFault` is transparent over `Opaque<vm_fault>`; the fault is valid.
+    // INVARIANT: the reference lives for this call, while the core handles the fault with the
+    // mmap or the VMA lock held.
     let vmf = unsafe { &*vmf.cast::<VmFault>() };
     let _invalidate = InvalidateSharedGuard::lock(inode);
     T::fault(sb, inode, file, vmf).to_raw()
@@ -1136,6 +1276,7 @@ unsafe extern "C" fn huge_fault<T: FileSystem>(
     // SAFETY: as in `fault`.
     let (inode, sb, file) = unsafe { file_parts::<T>(raw) };
     // SAFETY: as in `fault`.
+    // INVARIANT: as in `fault`.
     let vmf = unsafe { &*vmf.cast::<VmFault>() };
     let _invalidate = InvalidateSharedGuard::lock(inode);
     T::huge_fault(sb, inode, file, vmf).to_raw()
@@ -1150,7 +1291,7 @@ unsafe extern "C" fn evict_inode<T: FileSystem>(raw: *mut bindings::inode) {
         bindings::truncate_inode_pages_final(&raw mut (*raw).i_data);
         bindings::clear_inode(raw);
     }
-    // SAFETY: as above.
+    // SAFETY: `raw` is valid until eviction returns; `i_private` is a plain field.
     let private = unsafe { (*raw).i_private };
     if private.is_null() {
         return;
@@ -1163,7 +1304,7 @@ unsafe extern "C" fn evict_inode<T: FileSystem>(raw: *mut bindings::inode) {
     // Nobody maps or opens the inode any more; the lock is the proof that `T::evict` may
     // take blocks out of the file.
     T::evict(sb, &InvalidateGuard::lock(inode), KBox::into_inner(file));
-    // SAFETY: as above.
+    // SAFETY: `raw` is valid until eviction returns; the box it pointed to is gone.
     unsafe { (*raw).i_private = core::ptr::null_mut() };
 }
 

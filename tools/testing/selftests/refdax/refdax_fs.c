@@ -7,6 +7,10 @@
 #include <limits.h>
 #include <linux/falloc.h>
 #include <sys/mman.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/sysmacros.h>
+#include <sys/un.h>
 #include <sys/statfs.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -378,6 +382,184 @@ TEST_F(fs, short_write_keeps_no_blocks_past_eof)
 			ASSERT_EQ(0, out[i]);
 	}
 	munmap(buf, 3 * PAGE);
+	close(fd);
+}
+
+/*
+ * The inode types every Linux file system has: symlinks (read, followed, dangling, long),
+ * FIFOs, sockets, character and block device nodes, and regular files made by mknod; and a
+ * tree holding them copied in with cp -a.
+ */
+TEST_F(fs, symlinks_fifos_sockets_and_device_nodes)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	char buf[4096], target[4001];
+	struct stat st;
+	int fd, sk[2];
+
+	fd = open("target", O_CREAT | O_RDWR, 0644);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(5, write(fd, "hello", 5));
+	close(fd);
+	ASSERT_EQ(0, symlink("target", "l")) TH_LOG("%s", strerror(errno));
+	ASSERT_EQ(0, lstat("l", &st));
+	ASSERT_TRUE(S_ISLNK(st.st_mode));
+	ASSERT_EQ(6, st.st_size);
+	ASSERT_EQ(6, readlink("l", buf, sizeof(buf)));
+	ASSERT_EQ(0, memcmp(buf, "target", 6));
+	fd = open("l", O_RDONLY);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(5, read(fd, buf, sizeof(buf)));
+	ASSERT_EQ(0, memcmp(buf, "hello", 5));
+	close(fd);
+	ASSERT_EQ(0, symlink("nowhere", "dangling"));
+	ASSERT_EQ(-1, open("dangling", O_RDONLY));
+	ASSERT_EQ(ENOENT, errno);
+	memset(target, 'x', sizeof(target) - 1);
+	target[sizeof(target) - 1] = '\0';
+	ASSERT_EQ(0, symlink(target, "long"));
+	ASSERT_EQ((ssize_t)strlen(target), readlink("long", buf, sizeof(buf)));
+	ASSERT_EQ(0, symlink("target", "l2") ? errno : 0);
+	ASSERT_EQ(-1, symlink("target", "l2"));
+	ASSERT_EQ(EEXIST, errno);
+
+	ASSERT_EQ(0, mkfifo("fifo", 0644));
+	ASSERT_EQ(0, stat("fifo", &st));
+	ASSERT_TRUE(S_ISFIFO(st.st_mode));
+	fd = open("fifo", O_RDWR | O_NONBLOCK);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(3, write(fd, "abc", 3));
+	ASSERT_EQ(3, read(fd, buf, sizeof(buf)));
+	close(fd);
+
+	ASSERT_EQ(0, mknod("null", S_IFCHR | 0666, makedev(1, 3)));
+	ASSERT_EQ(0, stat("null", &st));
+	ASSERT_TRUE(S_ISCHR(st.st_mode));
+	ASSERT_EQ(makedev(1, 3), st.st_rdev);
+	fd = open("null", O_RDWR);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(3, write(fd, "abc", 3));
+	ASSERT_EQ(0, read(fd, buf, sizeof(buf)));
+	close(fd);
+	ASSERT_EQ(0, mknod("blk", S_IFBLK | 0600, makedev(7, 0)));
+	ASSERT_EQ(0, stat("blk", &st));
+	ASSERT_TRUE(S_ISBLK(st.st_mode));
+	ASSERT_EQ(makedev(7, 0), st.st_rdev);
+	ASSERT_EQ(0, mknod("reg", S_IFREG | 0644, 0));
+	fd = open("reg", O_RDWR);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(2, pwrite(fd, "ok", 2, 0));
+	ASSERT_EQ(2, pread(fd, buf, 2, 0));
+	close(fd);
+
+	/* A socket bound in the directory, and a connection through it. */
+	ASSERT_LT(0, snprintf(addr.sun_path, sizeof(addr.sun_path), "%s/sock", self->dir));
+	sk[0] = socket(AF_UNIX, SOCK_DGRAM, 0);
+	ASSERT_LE(0, sk[0]);
+	ASSERT_EQ(0, bind(sk[0], (struct sockaddr *)&addr, sizeof(addr))) TH_LOG("%s", strerror(errno));
+	ASSERT_EQ(0, stat("sock", &st));
+	ASSERT_TRUE(S_ISSOCK(st.st_mode));
+	sk[1] = socket(AF_UNIX, SOCK_DGRAM, 0);
+	ASSERT_LE(0, sk[1]);
+	ASSERT_EQ(2, sendto(sk[1], "hi", 2, 0, (struct sockaddr *)&addr, sizeof(addr)));
+	ASSERT_EQ(2, recv(sk[0], buf, sizeof(buf), 0));
+	close(sk[0]);
+	close(sk[1]);
+
+	/* cp -a of a tree with every kind, and the copies are what they were. */
+	ASSERT_EQ(0, system("rm -rf /tmp/refdax-tree && mkdir -p /tmp/refdax-tree/d && "
+			    "echo hi > /tmp/refdax-tree/d/f && ln -s d/f /tmp/refdax-tree/l && "
+			    "mkfifo /tmp/refdax-tree/p && cp -a /tmp/refdax-tree tree && "
+			    "cmp /tmp/refdax-tree/d/f tree/d/f && test -p tree/p && "
+			    "[ \"$(readlink tree/l)\" = d/f ] && cmp tree/l tree/d/f && "
+			    "rm -rf /tmp/refdax-tree"));
+	ASSERT_EQ(0, system("rm -rf tree l dangling long l2 fifo null blk reg sock target"));
+}
+
+/* sendfile, splice and copy_file_range work from and to refdax files (read_iter/write_iter). */
+TEST_F(fs, sendfile_splice_and_copy_file_range)
+{
+	static char in[256 * 1024], out[sizeof(in)];
+	int a = open("a", O_CREAT | O_RDWR, 0644), b = open("b", O_CREAT | O_RDWR, 0644);
+	int c = open("c", O_CREAT | O_RDWR, 0644), pfd[2];
+	loff_t off_in = 0, off_out = 0;
+	off_t off = 0;
+
+	ASSERT_LE(0, a);
+	ASSERT_LE(0, b);
+	ASSERT_LE(0, c);
+	fill(in, sizeof(in), 9);
+	ASSERT_EQ((ssize_t)sizeof(in), pwrite(a, in, sizeof(in), 0));
+
+	ASSERT_EQ((ssize_t)sizeof(in), sendfile(b, a, &off, sizeof(in))) TH_LOG("%s", strerror(errno));
+	ASSERT_EQ((ssize_t)sizeof(out), pread(b, out, sizeof(out), 0));
+	ASSERT_EQ(0, memcmp(in, out, sizeof(in)));
+
+	ASSERT_EQ((ssize_t)sizeof(in), copy_file_range(a, &off_in, c, &off_out, sizeof(in), 0))
+		TH_LOG("%s", strerror(errno));
+	memset(out, 0, sizeof(out));
+	ASSERT_EQ((ssize_t)sizeof(out), pread(c, out, sizeof(out), 0));
+	ASSERT_EQ(0, memcmp(in, out, sizeof(in)));
+
+	/* File to pipe to file, a page at a time. */
+	ASSERT_EQ(0, pipe(pfd));
+	off_in = PAGE;
+	off_out = 0;
+	ASSERT_EQ(PAGE, splice(a, &off_in, pfd[1], NULL, PAGE, 0)) TH_LOG("%s", strerror(errno));
+	ASSERT_EQ(PAGE, splice(pfd[0], NULL, b, &off_out, PAGE, 0)) TH_LOG("%s", strerror(errno));
+	ASSERT_EQ(PAGE, pread(b, out, PAGE, 0));
+	ASSERT_EQ(0, memcmp(in + PAGE, out, PAGE));
+	close(pfd[0]);
+	close(pfd[1]);
+	close(a);
+	close(b);
+	close(c);
+}
+
+/*
+ * Changing the size changes mtime and ctime, whether by ftruncate(), truncate() (which
+ * passes no times to the file system), or fallocate(); so does punching a hole.
+ */
+TEST_F(fs, size_changes_update_mtime_and_ctime)
+{
+	int fd = open("t", O_CREAT | O_RDWR, 0644);
+	struct timespec old[2] = { { 1000, 0 }, { 1000, 0 } };
+	struct stat st;
+
+	ASSERT_LE(0, fd);
+	for (int k = 0; k < 5; k++) {
+		struct timespec ctime;
+		int ret = 0;
+
+		ASSERT_EQ(0, futimens(fd, old));
+		ASSERT_EQ(0, fstat(fd, &st));
+		ASSERT_EQ(1000, st.st_mtim.tv_sec);
+		ctime = st.st_ctim;
+		usleep(20000);
+		switch (k) {
+		case 0:
+			ret = ftruncate(fd, 8 * PAGE);
+			break;
+		case 1:
+			ret = truncate("t", 2 * PAGE);
+			break;
+		case 2:
+			ret = truncate("t", 6 * PAGE);
+			break;
+		case 3:
+			ret = fallocate(fd, 0, 0, 16 * PAGE);
+			break;
+		case 4:
+			ret = fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 4 * PAGE);
+			break;
+		}
+		ASSERT_EQ(0, ret) TH_LOG("step %d: %s", k, strerror(errno));
+		ASSERT_EQ(0, fstat(fd, &st));
+		ASSERT_LT(1000, st.st_mtim.tv_sec) TH_LOG("step %d: mtime not updated", k);
+		ASSERT_TRUE(st.st_ctim.tv_sec > ctime.tv_sec ||
+			    (st.st_ctim.tv_sec == ctime.tv_sec && st.st_ctim.tv_nsec > ctime.tv_nsec))
+			TH_LOG("step %d: ctime not updated", k);
+	}
 	close(fd);
 }
 
