@@ -545,7 +545,12 @@ impl FileData {
         Ok(())
     }
 
-    pub(crate) fn fault(&self, dev: &Device, inode: &Inode, vmf: &VmFault) -> VmFaultResult {
+    pub(crate) fn fault<'a>(
+        &self,
+        dev: &Device,
+        inode: &Inode,
+        vmf: &'a VmFault,
+    ) -> VmFaultResult<'a> {
         let index = vmf.pgoff();
         let mut map = self.map.lock();
         if index >= pages(inode.size()) {

@@ -105,7 +105,12 @@ impl FileSystem for RefdaxFs {
         }
     }
 
-    fn fault(sb: &Mount, inode: &Inode, file: &Self::File, vmf: &VmFault) -> VmFaultResult {
+    fn fault<'a>(
+        sb: &Mount,
+        inode: &Inode,
+        file: &Self::File,
+        vmf: &'a VmFault,
+    ) -> VmFaultResult<'a> {
         file.fault(&sb.dev, inode, vmf)
     }
 

@@ -100,7 +100,12 @@ pub(crate) trait FileSystem: Sized + 'static {
     ) -> Result;
     /// A page fault in a mapping of the file. The mapping's invalidate lock is held shared
     /// (see [`InvalidateGuard`]): pages cannot leave the file meanwhile.
-    fn fault(sb: &Self::Sb, inode: &Inode, file: &Self::File, vmf: &VmFault) -> VmFaultResult;
+    fn fault<'a>(
+        sb: &Self::Sb,
+        inode: &Inode,
+        file: &Self::File,
+        vmf: &'a VmFault,
+    ) -> VmFaultResult<'a>;
     /// A fault that may be served with a PMD (the page table has no PTE table there yet):
     /// map a PMD-sized folio, or return [`HugeFaultResult::Fallback`] for [`FileSystem::fault`].
     fn huge_fault(
@@ -187,13 +192,6 @@ impl Inode {
         unsafe { ffi::refdax_i_size_read(self.as_raw()) as u64 }
     }
 
-    /// Sets the modification and change times to now (the file's data changed).
-    pub(crate) fn touch(&self) {
-        // SAFETY: by the type invariant the inode is valid; the times are plain fields the
-        // VFS updates under the inode lock, which the callers hold.
-        unsafe { ffi::refdax_touch(self.as_raw()) };
-    }
-
     /// Accounts `n` more blocks of `PAGE_SIZE` to the file (`st_blocks`).
     pub(crate) fn add_blocks(&self, n: usize) {
         // SAFETY: by the type invariant the inode is valid; `inode_add_bytes` takes `i_lock`.
@@ -224,6 +222,12 @@ pub(crate) fn detach_folio(folio: &Folio) {
 pub(crate) struct LockedInode<'a>(&'a Inode);
 
 impl LockedInode<'_> {
+    /// Sets the modification and change times to now (the file's data changed).
+    pub(crate) fn touch(&self) {
+        // SAFETY: the inode is valid and we hold its lock, under which the VFS updates times.
+        unsafe { ffi::refdax_touch(self.0.as_raw()) };
+    }
+
     /// Sets the file size (`i_size_write()`).
     pub(crate) fn set_size(&self, size: u64) {
         // SAFETY: the inode is valid and we hold its lock, which `i_size_write()` requires.
@@ -383,15 +387,15 @@ impl IovIter {
 #[repr(transparent)]
 pub(crate) struct VmFault(Opaque<bindings::vm_fault>);
 
-/// What a fault handler ([`FileSystem::fault`]) tells the core.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+/// What a fault handler ([`FileSystem::fault`]) tells the core, about the fault `'a`.
+#[derive(PartialEq, Eq, Debug)]
 #[must_use]
-pub(crate) enum VmFaultResult {
+pub(crate) enum VmFaultResult<'a> {
     /// The handler installed the page table entry itself (or a racing fault did).
     NoPage,
     /// The handler set the page the core copies from for a private write; only
     /// [`VmFault::set_cow_source`] makes it, so `vmf->page` is always set with it.
-    CowSource(CowSourceSet),
+    CowSource(CowSourceSet<'a>),
     /// The access is outside the file: the process gets `SIGBUS`.
     SigBus,
     /// Out of memory.
@@ -400,9 +404,10 @@ pub(crate) enum VmFaultResult {
     HwPoison,
 }
 
-/// Proof that [`VmFault::set_cow_source`] set `vmf->page`: made only in this module.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) struct CowSourceSet(());
+/// Proof that [`VmFault::set_cow_source`] set `vmf->page` of the fault `'a`: made only in
+/// this module, neither `Clone` nor `Copy`, and bound to that fault.
+#[derive(PartialEq, Eq, Debug)]
+pub(crate) struct CowSourceSet<'a>(PhantomData<&'a VmFault>);
 
 /// What a PMD fault handler ([`FileSystem::huge_fault`]) tells the core.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -418,8 +423,8 @@ pub(crate) enum HugeFaultResult {
     Fallback,
 }
 
-impl VmFaultResult {
-    fn to_raw(self) -> bindings::vm_fault_t {
+impl VmFaultResult<'_> {
+    fn into_raw(self) -> bindings::vm_fault_t {
         match self {
             Self::NoPage => bindings::vm_fault_reason_VM_FAULT_NOPAGE,
             Self::CowSource(_) => 0,
@@ -544,13 +549,14 @@ impl VmFault {
         folio: &FolioRef<'_>,
         pfn: usize,
         write: bool,
-    ) -> Result<(), VmFaultResult> {
+    ) -> Result<(), VmFaultResult<'_>> {
         let Some(page) = folio_page(folio, pfn) else {
             return Err(VmFaultResult::SigBus);
         };
         // A PMD fault of another thread mapped this 2 MiB since the core chose the PTE path:
-        // a PTE insert there is a bug (`walk_to_pmd()`); the access is just retried. Stable
-        // only if the caller holds a lock that the file's PMD faults hold around their insert.
+        // a PTE insert there is a bug (`walk_to_pmd()`); the access is just retried. The
+        // caller must hold a lock that the file's PMD faults hold around their insert, or this
+        // check can race with one (refdax: the file's map lock).
         if self.pmd_is_huge() {
             return Err(VmFaultResult::NoPage);
         }
@@ -599,7 +605,11 @@ impl VmFault {
     ///
     /// The result must be what the fault returns: the core's reference is only put if it sees
     /// [`VmFaultResult::CowSource`].
-    pub(crate) fn set_cow_source(&self, folio: FolioRef<'_>, pfn: usize) -> VmFaultResult {
+    pub(crate) fn set_cow_source(&self, folio: FolioRef<'_>, pfn: usize) -> VmFaultResult<'_> {
+        // Only a write fault in a private mapping copies (`do_cow_fault()`).
+        if !self.is_write() || self.is_shared() {
+            return VmFaultResult::SigBus;
+        }
         let Some(page) = folio_page(&folio, pfn) else {
             return VmFaultResult::SigBus;
         };
@@ -607,7 +617,7 @@ impl VmFault {
         // SAFETY: the fault is valid; the core takes over the reference we forget here and
         // puts it (on the page's folio) after the copy (`do_cow_fault()`).
         unsafe { (*self.0.get()).page = page };
-        VmFaultResult::CowSource(CowSourceSet(()))
+        VmFaultResult::CowSource(CowSourceSet(PhantomData))
     }
 }
 
@@ -687,6 +697,10 @@ impl<T: FileSystem> PinnedDrop for Registration<T> {
         unsafe { bindings::unregister_filesystem(self.fs_type.get()) };
         // SAFETY: registered in `new`; no superblock of the type is left to use them.
         unsafe { ffi::refdax_fs_type_unregister_keys(self.fs_type.get()) };
+        // Inodes are freed by RCU callbacks that run this module's `free_inode`: wait for
+        // every one queued before the module's text can go (as ext4, fuse and 9p do).
+        // SAFETY: no preconditions; process context (module exit).
+        unsafe { bindings::rcu_barrier() };
     }
 }
 
@@ -875,8 +889,9 @@ unsafe extern "C" fn kill_sb<T: FileSystem>(sb: *mut bindings::super_block) {
     }
 }
 
-/// Makes an inode: a directory (`mode` has `S_IFDIR`) or a regular file with `T::File`
-/// state and `S_DAX`, so that its mappings are DAX mappings.
+/// Makes an inode of the type `mode` says: a regular file with `T::File` state and `S_DAX`
+/// (so that its mappings are DAX mappings), a directory, a symlink (the caller sets
+/// `i_link`), or a FIFO, socket or device node `rdev`.
 ///
 /// # Safety
 ///
@@ -983,7 +998,8 @@ unsafe extern "C" fn mkdir<T: FileSystem>(
     }
 }
 
-/// `inode_operations::mknod`: FIFOs, sockets, device nodes, and regular files.
+/// `inode_operations::mknod`: FIFOs, sockets and device nodes (the VFS sends regular files
+/// to `create`).
 ///
 /// # Safety
 ///
@@ -1023,8 +1039,12 @@ unsafe extern "C" fn symlink<T: FileSystem>(
     from_result(|| {
         // SAFETY: `target` is a valid C string for the call.
         let len = unsafe { CStr::from_char_ptr(target) }.count_bytes();
-        // SAFETY: `target` is a valid C string; a copy the inode owns.
-        let link = unsafe { bindings::kstrdup(target, bindings::GFP_KERNEL) };
+        if len >= bindings::PATH_MAX as usize {
+            return Err(ENAMETOOLONG);
+        }
+        // SAFETY: `target` is valid for `len` bytes; a NUL-terminated copy the inode owns,
+        // charged to the task's memory cgroup.
+        let link = unsafe { bindings::kmemdup_nul(target, len, bindings::GFP_KERNEL_ACCOUNT) };
         if link.is_null() {
             return Err(ENOMEM);
         }
@@ -1204,15 +1224,11 @@ unsafe extern "C" fn fallocate<T: FileSystem>(
             // SAFETY: `raw` is valid; checks RLIMIT_FSIZE and s_maxbytes for the new size.
             to_result(unsafe { bindings::inode_newsize_ok(raw, offset + len) })?;
         }
+        // Every mode changes the file, as ext4 and xfs count it: privileges go, and mtime and
+        // ctime are now.
         // SAFETY: `filp` is valid and the inode locked.
-        to_result(unsafe { bindings::file_remove_privs(filp) })?;
-        let size = inode.0.size();
-        T::fallocate(sb, &inode.0, file, mode, offset as u64, len as u64)?;
-        // Punching changes the data; allocating only if it changed the size.
-        if mode == Fallocate::PunchHole || inode.0.size() != size {
-            inode.0.touch();
-        }
-        Ok(())
+        to_result(unsafe { bindings::file_modified(filp) })?;
+        T::fallocate(sb, &inode.0, file, mode, offset as u64, len as u64)
     })();
     match ret {
         Ok(()) => 0,
@@ -1257,7 +1273,7 @@ unsafe extern "C" fn fault<T: FileSystem>(vmf: *mut bindings::vm_fault) -> bindi
     // mmap or the VMA lock held.
     let vmf = unsafe { &*vmf.cast::<VmFault>() };
     let _invalidate = InvalidateSharedGuard::lock(inode);
-    T::fault(sb, inode, file, vmf).to_raw()
+    T::fault(sb, inode, file, vmf).into_raw()
 }
 
 /// # Safety

@@ -445,6 +445,7 @@ TEST_F(fs, symlinks_fifos_sockets_and_device_nodes)
 	ASSERT_EQ(0, stat("blk", &st));
 	ASSERT_TRUE(S_ISBLK(st.st_mode));
 	ASSERT_EQ(makedev(7, 0), st.st_rdev);
+	/* mknod(S_IFREG) reaches ->create. */
 	ASSERT_EQ(0, mknod("reg", S_IFREG | 0644, 0));
 	fd = open("reg", O_RDWR);
 	ASSERT_LE(0, fd);
@@ -467,12 +468,10 @@ TEST_F(fs, symlinks_fifos_sockets_and_device_nodes)
 	close(sk[1]);
 
 	/* cp -a of a tree with every kind, and the copies are what they were. */
-	ASSERT_EQ(0, system("rm -rf /tmp/refdax-tree && mkdir -p /tmp/refdax-tree/d && "
-			    "echo hi > /tmp/refdax-tree/d/f && ln -s d/f /tmp/refdax-tree/l && "
-			    "mkfifo /tmp/refdax-tree/p && cp -a /tmp/refdax-tree tree && "
-			    "cmp /tmp/refdax-tree/d/f tree/d/f && test -p tree/p && "
-			    "[ \"$(readlink tree/l)\" = d/f ] && cmp tree/l tree/d/f && "
-			    "rm -rf /tmp/refdax-tree"));
+	ASSERT_EQ(0, system("set -e; src=$(mktemp -d); trap 'rm -rf \"$src\"' EXIT; "
+			    "mkdir \"$src/d\"; echo hi > \"$src/d/f\"; ln -s d/f \"$src/l\"; "
+			    "mkfifo \"$src/p\"; cp -a \"$src\" tree; cmp \"$src/d/f\" tree/d/f; "
+			    "test -p tree/p; [ \"$(readlink tree/l)\" = d/f ]; cmp tree/l tree/d/f"));
 	ASSERT_EQ(0, system("rm -rf tree l dangling long l2 fifo null blk reg sock target"));
 }
 
@@ -500,6 +499,19 @@ TEST_F(fs, sendfile_splice_and_copy_file_range)
 	memset(out, 0, sizeof(out));
 	ASSERT_EQ((ssize_t)sizeof(out), pread(c, out, sizeof(out), 0));
 	ASSERT_EQ(0, memcmp(in, out, sizeof(in)));
+
+	/* Within one file, into a range past its end: it grows. */
+	off_in = 0;
+	off_out = 2 * sizeof(in);
+	ASSERT_EQ((ssize_t)sizeof(in), copy_file_range(a, &off_in, a, &off_out, sizeof(in), 0))
+		TH_LOG("%s", strerror(errno));
+	ASSERT_EQ((ssize_t)sizeof(out), pread(a, out, sizeof(out), 2 * sizeof(in)));
+	ASSERT_EQ(0, memcmp(in, out, sizeof(in)));
+	ASSERT_EQ((off_t)(3 * sizeof(in)), lseek(a, 0, SEEK_END));
+	/* The gap it left is a hole: zeros. */
+	ASSERT_EQ(PAGE, pread(a, out, PAGE, sizeof(in)));
+	for (int i = 0; i < PAGE; i++)
+		ASSERT_EQ(0, out[i]);
 
 	/* File to pipe to file, a page at a time. */
 	ASSERT_EQ(0, pipe(pfd));
