@@ -352,7 +352,10 @@ impl Pool {
         if !want(folio) {
             return Ok(None);
         }
-        if self.poisoned_locked(&inner, pfn, check) {
+        if self
+            .block_of(pfn)
+            .is_some_and(|b| inner.any_poisoned(b, check))
+        {
             return Err(EIO);
         }
         let (folio, first) = folio.get();
@@ -361,12 +364,6 @@ impl Pool {
         }
         attach(&folio);
         Ok(Some(folio))
-    }
-
-    /// Whether one of the `n` pages from `pfn` has failed; the pool lock is held.
-    fn poisoned_locked(&self, inner: &Inner, pfn: usize, n: usize) -> bool {
-        self.block_of(pfn)
-            .is_some_and(|b| (b..(b + n).min(self.nblocks)).any(|k| inner.poisoned.test(k)))
     }
 
     /// A first reference on the folio at `head` was handed out (see `Inner::unsettled`).
@@ -384,7 +381,10 @@ impl Pool {
     pub(crate) fn note_built(&self, folio: &Folio, attach: impl FnOnce(&Folio)) -> Result {
         let mut inner = self.inner.lock();
         self.note_first_ref(&mut inner, folio.pfn());
-        if self.poisoned_locked(&inner, folio.pfn(), folio.nr_pages()) {
+        if self
+            .block_of(folio.pfn())
+            .is_some_and(|b| inner.any_poisoned(b, folio.nr_pages()))
+        {
             return Err(EIO);
         }
         attach(folio);
@@ -491,8 +491,7 @@ impl Pool {
         if self.stats.pages_poisoned.get() == 0 {
             return false;
         }
-        let inner = self.inner.lock();
-        (first as usize..first as usize + n).any(|b| inner.poisoned.test(b))
+        self.inner.lock().any_poisoned(first as usize, n)
     }
 
     /// Poisoned blocks taken out of service (in no file).
@@ -508,6 +507,11 @@ impl Pool {
 }
 
 impl Inner {
+    /// Whether any of blocks `first..first + n` (those that exist) has failed.
+    fn any_poisoned(&self, first: usize, n: usize) -> bool {
+        (first..(first + n).min(self.owner.len())).any(|b| self.poisoned.test(b))
+    }
+
     /// Free blocks not promised to an allocation under way.
     fn available(&self) -> usize {
         self.nfree.saturating_sub(self.reserved)

@@ -302,6 +302,11 @@ impl FileData {
         let mut dropped = 0;
         while index < to {
             let (n, next) = self.map.lock().take_batch(index, to, &mut batch);
+            index = next;
+            if n == 0 {
+                // A leaf with no blocks: nothing to release.
+                continue;
+            }
             let taken = &batch[..n];
             let gone = self.compound_gone(dev, taken);
             let busy = dev.pool().release(
@@ -321,7 +326,6 @@ impl FileData {
                 dev.pagemap().kick_reaper();
             }
             dropped += n;
-            index = next;
             sched::cond_resched();
         }
         inode.sub_blocks(dropped);
