@@ -5,6 +5,7 @@
 #   make test              set up, check, build, boot the guest and run every test
 #   make check             rustfmt --check and a CLIPPY=1 build of the module, no warnings
 #   make bench             the bench kernel: refdax vs ext4 -o dax, device-dax, tmpfs, anon
+#   make shim-bindings     regenerate rust/*/bindings.rs from rust/refdax_shim.h and include/uapi
 #   make module | kernel | selftests | setup | clean | distclean
 
 # When the kernel build calls back into this directory, Kbuild (not this file) is read.
@@ -27,7 +28,7 @@ export FLAVOUR NVDIMM0_SIZE NVDIMM1_SIZE REFDAX_CACHE KERNEL_PATCHES TIMEOUT GUE
 
 S := scripts
 
-.PHONY: all setup kernel module selftests check run test bench clean distclean
+.PHONY: all setup kernel module selftests check shim-bindings run test bench clean distclean
 
 all: module selftests
 
@@ -45,6 +46,9 @@ selftests: kernel
 
 check: kernel
 	@$(S)/check.sh
+
+shim-bindings: kernel
+	@$(S)/gen-shim-bindings.sh rust/abstractions/ffi/bindings.rs rust/uapi/bindings.rs
 
 # Always the bench kernel, with a third NVDIMM; results in build/bench/.
 bench:

@@ -6,11 +6,14 @@
 //! shim (`rust/refdax_shim.c`). The refdax logic is written against these types alone and has
 //! no `unsafe`. Each wrapper is written as if it were to move into `rust/kernel/mm/`.
 
+pub(crate) mod bitmap;
 mod ffi;
 pub(crate) mod folio;
+pub(crate) mod fs;
+pub(crate) mod iov;
+pub(crate) mod mm;
 pub(crate) mod pagemap;
 pub(crate) mod reaper;
 pub(crate) mod resource;
 pub(crate) mod sched;
 pub(crate) mod trace;
-pub(crate) mod vfs;

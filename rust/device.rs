@@ -3,14 +3,11 @@
 //! The refdax device: one claimed pmem range with refdax's FS DAX pagemap over it.
 
 use crate::{
-    abstractions::{
-        folio::{Folio, FolioRef},
-        pagemap::{pagemap_ops, DevPagemap},
-        sched,
-    },
-    blocks::Pool,
+    abstractions::{folio::FolioRef, pagemap::DevPagemap},
+    blocks::{Pool, Want},
     pmem,
     stats::{NotifyMode, PmdFallback, Stats},
+    uapi::{self, *},
 };
 use kernel::{
     fmt, new_mutex,
@@ -19,21 +16,14 @@ use kernel::{
         atomic::{Atomic, Relaxed},
         Arc, Mutex,
     },
-    time::{Delta, Instant, Monotonic},
+    time::{Instant, Monotonic},
 };
-
-pagemap_ops! {
-    static REFDAX_PGMAP_OPS: Pool;
-}
-
-/// Pages scanned between scheduling points.
-const SCAN_BATCH: usize = 1 << 14;
 
 /// A claimed pmem range and the pagemap over it.
 ///
-/// Dropping it waits until no folio of the range is referenced any more (see
-/// [`Device::wait_idle`]), then unregisters the pagemap and releases the range.
-#[pin_data(PinnedDrop)]
+/// Dropping it waits until no folio of the range is referenced any more (the pagemap's drop
+/// does), then unregisters the pagemap and releases the range.
+#[pin_data]
 pub(crate) struct Device {
     #[pin]
     pagemap: DevPagemap<Pool>,
@@ -58,7 +48,7 @@ impl Device {
         let pool = Pool::new(first_pfn, (size >> 12) as usize - 1)?;
         let dev = Arc::pin_init(
             try_pin_init!(Self {
-                pagemap <- DevPagemap::new_fs_dax(region, &REFDAX_PGMAP_OPS, pool),
+                pagemap <- DevPagemap::new_fs_dax(region, pool),
                 probe_lock <- new_mutex!(()),
                 folio_free_works: Atomic::new(false),
                 mounted: Atomic::new(false),
@@ -68,7 +58,7 @@ impl Device {
         )?;
         let works = dev.probe_free()?;
         dev.folio_free_works.store(works, Relaxed);
-        dev.pool().set_tracks_frees(works);
+        dev.pagemap.set_notified(works);
         let pfns = dev.pagemap.pfns();
         pr_info!(
             "managing pmem {:#x}-{:#x} ({} pages), free notification: {}\n",
@@ -108,48 +98,39 @@ impl Device {
         &self.pagemap
     }
 
-    /// A reference on the folio that page `pfn` belongs to now, `attach`ed to its file in the
-    /// same step ([`Pool::get_page`]); `EIO` if the page has failed.
+    /// A reference on the folio that page `pfn` belongs to now, tied to its file in the
+    /// same step ([`Pool::get_page`]); `EIO` if the page has failed, `EAGAIN` if it is being
+    /// made part of another folio (retry).
     ///
-    /// Referencing an idle page hands it out: the caller must own its block (see
-    /// [`Folio::get`]).
-    pub(crate) fn get_page(&self, pfn: usize, attach: impl FnOnce(&Folio)) -> Result<FolioRef<'_>> {
+    /// Referencing an idle page hands it out: the caller must own its block.
+    pub(crate) fn get_page(&self, pfn: usize, want: &Want<'_>) -> Result<FolioRef<'_>> {
         self.pool()
-            .get_page(&self.pagemap, pfn, 1, |_| true, attach)?
+            .get_page(&self.pagemap, pfn, want)?
             .ok_or(EINVAL)
     }
 
-    /// A reference on the PMD-sized folio at `pfn` (2 MiB aligned), building it from the
-    /// idle pages there if it does not exist (`pmd_folios_built`), `attach`ed to its file.
-    /// `EBUSY` if a page is referenced on its own, `EAGAIN` if the kernel's free path may
-    /// still be running for one (see [`Pool::settled`]), `EIO` if one has failed. The caller
-    /// owns the blocks and holds their file's map lock, so nobody else can reference the
-    /// pages meanwhile.
-    pub(crate) fn get_pmd_folio(
-        &self,
-        pfn: usize,
-        order: u32,
-        attach: impl Fn(&Folio),
-    ) -> Result<FolioRef<'_>> {
+    /// A reference on the PMD-sized folio at `pfn` (2 MiB aligned) that `want` asks for,
+    /// building it from the idle pages there if it does not exist (`pmd_folios_built`), tied
+    /// to its file. `EBUSY` if a page is referenced on its own, `EAGAIN` if the kernel's free
+    /// path may still be running for one ([`DevPagemap::build_folio`]), `EIO` if one has
+    /// failed.
+    /// The caller owns the blocks and holds their file's map lock, so nobody else can
+    /// reference the pages meanwhile.
+    pub(crate) fn get_pmd_folio(&self, pfn: usize, want: &Want<'_>) -> Result<FolioRef<'_>> {
         let pool = self.pool();
+        let order = want.order.ok_or(EINVAL)?;
         let n = 1 << order;
-        let whole = |f: &Folio| f.pfn() == pfn && f.order() == order;
-        if let Some(folio) = pool.get_page(&self.pagemap, pfn, n, whole, &attach)? {
+        if let Some(folio) = pool.get_page(&self.pagemap, pfn, want)? {
             return Ok(folio);
         }
         let block = pool.block_of(pfn).ok_or(EINVAL)?;
         if pool.any_poisoned(block as u32, n) {
             return Err(EIO);
         }
-        // Referenced pages first (EBUSY): a live reference is unsettled too.
-        self.pagemap.check_buildable(pfn, order)?;
-        if !pool.settled(block as u32, n) {
-            return Err(EAGAIN);
-        }
         let folio = self.pagemap.build_folio(pfn, order)?;
         self.stats().pmd_folios_built.inc();
         // On failure the folio is dropped here, outside the pool lock: its free splits it.
-        pool.note_built(&folio, attach)?;
+        pool.note_built(&self.pagemap, &folio, want)?;
         Ok(folio)
     }
 
@@ -163,60 +144,13 @@ impl Device {
         self.scan().0
     }
 
-    /// Scans every folio of the range: how many are referenced, and the first of them (pfn,
-    /// refcount).
+    /// Scans every folio of the range ([`DevPagemap::scan`]), timed for the stats.
     fn scan(&self) -> (usize, Option<(usize, i32)>) {
         let start = Instant::<Monotonic>::now();
-        let mut n = 0;
-        let mut first = None;
-        let mut pfn = self.pagemap.pfns().start;
-        while let Some(folio) = self.pagemap.folio(pfn) {
-            let refs = folio.ref_count();
-            if refs > 0 {
-                n += 1;
-                first.get_or_insert((folio.pfn(), refs));
-            }
-            pfn = folio.pfn() + (1 << folio.order());
-            // Millions of pages on a large range: let others run now and then.
-            if pfn % SCAN_BATCH == 0 {
-                sched::cond_resched();
-            }
-        }
+        let found = self.pagemap.scan();
         let elapsed = start.elapsed().as_nanos();
         self.last_scan_ns.store(elapsed.max(1) as u64, Relaxed);
-        (n, first)
-    }
-
-    /// Waits until no folio of the range is referenced, logging every 10 s what is still
-    /// held.
-    ///
-    /// `memunmap_pages()` cannot do this for FS DAX: the pgmap's percpu reference is taken in
-    /// bulk for the pagemap's lifetime, not per busy page. By the time the device is dropped
-    /// the file system is unmounted (a mount pins the module), so nothing can map a page
-    /// again; what is left are references without a mapping (a page in a pipe, a GUP pin),
-    /// and their release runs the notification while the pagemap still exists.
-    ///
-    /// It sleeps on the first referenced folio until the kernel's free path wakes it
-    /// (`wake_up_var()` in `free_zone_device_folio()`, on patched and stock kernels alike),
-    /// then scans again: each pass costs one scan of the range.
-    fn wait_idle(&self) {
-        let start = Instant::<Monotonic>::now();
-        let mut next_log = 10;
-        loop {
-            let (held, first) = self.scan();
-            let Some((pfn, refs)) = first else {
-                break;
-            };
-            let waited = start.elapsed().as_millis() / 1000;
-            if waited >= next_log {
-                pr_warn!(
-                    "teardown: waited {waited} s; {held} folios still referenced, the first at pfn {pfn:#x} with {refs} references\n"
-                );
-                next_log += 10;
-            }
-            let until_log = (next_log * 1000 - start.elapsed().as_millis()).clamp(1, 10_000);
-            self.pagemap.wait_idle(pfn, Delta::from_millis(until_log));
-        }
+        found
     }
 
     /// Frees one idle folio through the kernel's free path and reports whether the pagemap's
@@ -226,53 +160,51 @@ impl Device {
     pub(crate) fn probe_free(&self) -> Result<bool> {
         let _guard = self.probe_lock.lock();
         let last = self.pagemap.pfns().end - 1;
-        let folio = self.pagemap.folio(last).ok_or(EINVAL)?;
         let before = self.stats().folio_free_calls.get();
         // Dropping the only reference runs free_zone_device_folio() synchronously.
-        drop(folio.try_get_idle().ok_or(EBUSY)?);
+        drop(self.pagemap.try_get_idle(last).ok_or(EBUSY)?);
         self.stats().probes.inc();
         Ok(self.stats().folio_free_calls.get() != before)
     }
 
-    /// Writes the `stats` file: one `name value` per line.
+    /// Writes the `stats` file: one `name value` per line, named as
+    /// `include/uapi/linux/refdax.h` says.
     pub(crate) fn write_stats(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let pfns = self.pagemap.pfns();
         let s = self.stats();
-        writeln!(f, "notify_mode {}", self.mode().name())?;
-        writeln!(f, "phys_addr {:#x}", pfns.start << 12)?;
-        writeln!(f, "pages_total {}", pfns.len())?;
+        let mut line = |name: &'static [u8], value: &dyn core::fmt::Display| {
+            writeln!(f, "{} {}", uapi::name(name), value)
+        };
+        line(REFDAX_STAT_NOTIFY_MODE, &self.mode().name())?;
+        line(
+            REFDAX_STAT_PHYS_ADDR,
+            &format_args!("{:#x}", pfns.start << 12),
+        )?;
+        line(REFDAX_STAT_PAGES_TOTAL, &pfns.len())?;
         let (free, busy) = self.pool().counts();
-        writeln!(f, "folios_referenced {}", self.folios_referenced())?;
-        writeln!(f, "pte_faults {}", s.pte_faults.get())?;
-        writeln!(f, "pmd_faults {}", s.pmd_faults.get())?;
-        writeln!(f, "pmd_folios_built {}", s.pmd_folios_built.get())?;
-        writeln!(f, "pmd_folios_split {}", s.pmd_folios_split.get())?;
-        writeln!(f, "pmd_fallbacks {}", s.pmd_fallbacks_total())?;
+        line(REFDAX_STAT_FOLIOS_REFERENCED, &self.folios_referenced())?;
+        line(REFDAX_STAT_PTE_FAULTS, &s.pte_faults.get())?;
+        line(REFDAX_STAT_PMD_FAULTS, &s.pmd_faults.get())?;
+        line(REFDAX_STAT_PMD_FOLIOS_BUILT, &s.pmd_folios_built.get())?;
+        line(REFDAX_STAT_PMD_FOLIOS_SPLIT, &s.pmd_folios_split.get())?;
+        line(REFDAX_STAT_PMD_FALLBACKS, &s.pmd_fallbacks_total())?;
         for reason in PmdFallback::ALL {
-            writeln!(
-                f,
-                "pmd_fallback_{} {}",
-                reason.name(),
-                s.pmd_fallbacks[reason as usize].get()
-            )?;
+            let n = s.pmd_fallbacks[reason as usize].get();
+            writeln!(f, "{} {}", reason.stat_name(), n)?;
         }
-        writeln!(f, "folio_free_calls {}", s.folio_free_calls.get())?;
-        writeln!(f, "busy_released {}", s.busy_released.get())?;
-        writeln!(f, "blocks_total {}", self.pool().total())?;
-        writeln!(f, "blocks_free {free}")?;
-        writeln!(f, "blocks_busy {busy}")?;
-        writeln!(f, "blocks_quarantined {}", self.pool().quarantined())?;
-        writeln!(f, "pages_poisoned {}", s.pages_poisoned.get())?;
-        writeln!(f, "probes {}", s.probes.get())?;
+        let mut line = |name: &'static [u8], value: &dyn core::fmt::Display| {
+            writeln!(f, "{} {}", uapi::name(name), value)
+        };
+        line(REFDAX_STAT_FOLIO_FREE_CALLS, &s.folio_free_calls.get())?;
+        line(REFDAX_STAT_BUSY_RELEASED, &s.busy_released.get())?;
+        line(REFDAX_STAT_BLOCKS_TOTAL, &self.pool().total())?;
+        line(REFDAX_STAT_BLOCKS_FREE, &free)?;
+        line(REFDAX_STAT_BLOCKS_BUSY, &busy)?;
+        line(REFDAX_STAT_BLOCKS_QUARANTINED, &self.pool().quarantined())?;
+        line(REFDAX_STAT_PAGES_POISONED, &s.pages_poisoned.get())?;
+        line(REFDAX_STAT_PROBES, &s.probes.get())?;
         // The scan for `folios_referenced` above, timed: what teardown costs per pass.
-        writeln!(f, "scan_pages {}", pfns.len())?;
-        writeln!(f, "scan_ns {}", self.last_scan_ns.load(Relaxed))
-    }
-}
-
-#[pinned_drop]
-impl PinnedDrop for Device {
-    fn drop(self: Pin<&mut Self>) {
-        self.wait_idle();
+        line(REFDAX_STAT_SCAN_PAGES, &pfns.len())?;
+        line(REFDAX_STAT_SCAN_NS, &self.last_scan_ns.load(Relaxed))
     }
 }

@@ -35,119 +35,23 @@
 //! at a 2 MiB aligned file offset, inside the file, over one extent, and no page of it is
 //! referenced on its own; otherwise it falls back to PTEs and counts why ([`PmdFallback`]).
 
+mod fault;
+mod map;
+
 use crate::{
-    abstractions::vfs::{
-        self, HugeFaultResult, Inode, InvalidateGuard, IovIter, LockedInode, VmFault, VmFaultResult,
+    abstractions::fs::{Inode, InvalidateGuard, LockedInode},
+    abstractions::{
+        iov::{IovIterDest, IovIterSource, ZeroFill},
+        sched,
     },
-    abstractions::{folio::Folio, sched, trace},
-    blocks::{BATCH, EXTENT},
+    blocks::BATCH,
     device::Device,
-    stats::PmdFallback,
 };
 use kernel::{new_mutex, prelude::*, sync::Mutex};
+use map::{BlockMap, LEAF};
 
 const PAGE_SIZE: u64 = 4096;
 const PAGE_SHIFT: u32 = 12;
-/// File pages per leaf of the block map: one leaf maps 2 MiB of file, one extent.
-const LEAF: usize = EXTENT;
-/// The order of a PMD-sized folio.
-const PMD_ORDER: u32 = 9;
-const HOLE: u32 = u32::MAX;
-
-/// The blocks of 2 MiB of file.
-struct Leaf([u32; LEAF]);
-
-/// File page index -> block, two levels so that sparse files cost little.
-struct BlockMap {
-    leaves: KVVec<Option<KBox<Leaf>>>,
-}
-
-impl BlockMap {
-    fn get(&self, index: usize) -> Option<u32> {
-        let leaf = self.leaves.get(index / LEAF)?.as_ref()?;
-        Some(leaf.0[index % LEAF]).filter(|&b| b != HOLE)
-    }
-
-    /// Makes sure pages `from..to` have leaves, so that [`BlockMap::set`] cannot fail there.
-    fn prepare(&mut self, from: usize, to: usize) -> Result {
-        if from >= to {
-            return Ok(());
-        }
-        let last = (to - 1) / LEAF;
-        while self.leaves.len() <= last {
-            self.leaves.push(None, GFP_KERNEL)?;
-        }
-        for li in from / LEAF..=last {
-            if self.leaves[li].is_none() {
-                self.leaves[li] = Some(KBox::new(Leaf([HOLE; LEAF]), GFP_KERNEL)?);
-            }
-        }
-        Ok(())
-    }
-
-    /// Records `block` at `index`, a hole whose leaf [`BlockMap::prepare`] made; false if
-    /// there is no leaf.
-    fn set(&mut self, index: usize, block: u32) -> bool {
-        match self.leaves.get_mut(index / LEAF) {
-            Some(Some(leaf)) => {
-                leaf.0[index % LEAF] = block;
-                true
-            }
-            _ => false,
-        }
-    }
-
-    /// Removes up to `out.len()` blocks of pages `from..to`, all from the leaf of page
-    /// `from`, into `out`. Returns how many it took and the page to go on from (`to` when
-    /// done).
-    fn take_batch(&mut self, from: usize, to: usize, out: &mut [u32]) -> (usize, usize) {
-        let mapped_end = to.min(self.leaves.len() * LEAF);
-        if from >= mapped_end {
-            // Nothing left to take up to `to` (which may be `usize::MAX`).
-            return (0, to);
-        }
-        let li = from / LEAF;
-        let leaf_end = ((li + 1) * LEAF).min(mapped_end);
-        let Some(leaf) = &mut self.leaves[li] else {
-            return (0, leaf_end);
-        };
-        let mut n = 0;
-        let mut index = from;
-        while index < leaf_end && n < out.len() {
-            let b = core::mem::replace(&mut leaf.0[index % LEAF], HOLE);
-            if b != HOLE {
-                out[n] = b;
-                n += 1;
-            }
-            index += 1;
-        }
-        if leaf.0.iter().all(|&b| b == HOLE) {
-            self.leaves[li] = None;
-        }
-        (n, index)
-    }
-
-    /// The holes among pages `from..to`, counted up to a little past `limit`.
-    fn count_holes(&self, from: usize, to: usize, limit: usize) -> usize {
-        let mut holes = 0;
-        let mut index = from;
-        while index < to && holes <= limit {
-            if index % (LEAF * LEAF) == 0 {
-                sched::cond_resched();
-            }
-            let li = index / LEAF;
-            let leaf_end = ((li + 1) * LEAF).min(to);
-            holes += match self.leaves.get(li) {
-                Some(Some(leaf)) => (index..leaf_end)
-                    .filter(|&i| leaf.0[i % LEAF] == HOLE)
-                    .count(),
-                _ => leaf_end - index,
-            };
-            index = leaf_end;
-        }
-        holes
-    }
-}
 
 /// Per-file state (`inode->i_private`).
 #[pin_data]
@@ -179,7 +83,7 @@ fn pages(bytes: u64) -> usize {
 impl FileData {
     pub(crate) fn new() -> impl PinInit<Self> {
         pin_init!(Self {
-            map <- new_mutex!(BlockMap { leaves: KVVec::new() }),
+            map <- new_mutex!(BlockMap::new()),
         })
     }
 
@@ -253,7 +157,7 @@ impl FileData {
         }
         for &(w, b) in extents.iter() {
             for i in 0..LEAF {
-                self.attach_new(dev, inode, map, w + i, b + i as u32);
+                self.attach_new(dev, map, w + i, b + i as u32);
             }
             sched::cond_resched();
         }
@@ -266,7 +170,7 @@ impl FileData {
                 continue;
             }
             let Some(&b) = next.next() else { break };
-            self.attach_new(dev, inode, map, index, b);
+            self.attach_new(dev, map, index, b);
         }
         inode.add_blocks(extents.len() * LEAF + blocks.len());
         Ok(())
@@ -279,13 +183,10 @@ impl FileData {
         }
     }
 
-    /// Zeroes new block `b` and puts it at file page `index` (a hole with a leaf).
-    fn attach_new(&self, dev: &Device, inode: &Inode, map: &mut BlockMap, index: usize, b: u32) {
-        let pfn = dev.pool().pfn(b);
-        dev.pagemap().zero(pfn, 0, PAGE_SIZE as usize);
-        if let Some(folio) = dev.pagemap().folio(pfn) {
-            inode.attach_folio(folio, index);
-        }
+    /// Zeroes new block `b` and puts it at file page `index` (a hole with a leaf). Its folio
+    /// is tied to the file when a fault maps it.
+    fn attach_new(&self, dev: &Device, map: &mut BlockMap, index: usize, b: u32) {
+        dev.pagemap().zero(dev.pool().pfn(b), 0, PAGE_SIZE as usize);
         // `prepare` made the leaf: cannot fail.
         map.set(index, b);
     }
@@ -308,19 +209,10 @@ impl FileData {
                 continue;
             }
             let taken = &batch[..n];
+            // A page of its own leaves with its block; a compound folio keeps its file while
+            // any of its blocks is still there (memory failure finds the mappings through it).
             let gone = self.compound_gone(dev, taken);
-            let busy = dev.pool().release(
-                taken,
-                |b| dev.pagemap().folio(dev.pool().pfn(b)),
-                |folio| {
-                    // A page of its own leaves with its block; a compound folio keeps its file
-                    // while any of its blocks is still there (memory failure finds the
-                    // mappings through it).
-                    if folio.order() == 0 || gone == Some(folio.pfn()) {
-                        vfs::detach_folio(folio);
-                    }
-                },
-            );
+            let busy = dev.pool().release(dev.pagemap(), taken, gone);
             if busy > 0 {
                 // On a kernel without the notification the reaper must wait for them.
                 dev.pagemap().kick_reaper();
@@ -381,13 +273,13 @@ impl FileData {
         dev: &Device,
         inode: &Inode,
         pos: u64,
-        iter: &mut IovIter,
+        iter: &mut IovIterDest<'_>,
     ) -> Result<usize> {
         let size = inode.size();
         if pos >= size {
             return Ok(0);
         }
-        let end = size.min(pos.saturating_add(iter.count() as u64));
+        let end = size.min(pos.saturating_add(iter.len() as u64));
         let mut poisoned = false;
         let done = self.copy_pages(pos, end, |block, offset, n| match block {
             Some(b) => copy_block(dev, b, &mut poisoned, |pfn| {
@@ -430,9 +322,9 @@ impl FileData {
         dev: &Device,
         inode: &LockedInode<'_>,
         pos: u64,
-        iter: &mut IovIter,
+        iter: &mut IovIterSource<'_>,
     ) -> Result<usize> {
-        let count = iter.count() as u64;
+        let count = iter.len() as u64;
         let end = pos.checked_add(count).ok_or(EFBIG)?;
         let old = inode.size();
         // All blocks first, so that ENOSPC writes nothing.
@@ -547,135 +439,6 @@ impl FileData {
             self.drop_blocks(dev, &invalidate, first_full, end_full);
         }
         Ok(())
-    }
-
-    pub(crate) fn fault<'a>(
-        &self,
-        dev: &Device,
-        inode: &Inode,
-        vmf: &'a VmFault,
-    ) -> VmFaultResult<'a> {
-        let index = vmf.pgoff();
-        let mut map = self.map.lock();
-        if index >= pages(inode.size()) {
-            return VmFaultResult::SigBus;
-        }
-        // A PMD fault on the same window, serialised by `map`, mapped it since the core
-        // chose the PTE path: nothing to do, the access is retried.
-        if vmf.pmd_is_huge() {
-            return VmFaultResult::NoPage;
-        }
-        // A hole gets a zeroed block, for reads too: every mapped page is a pmem page.
-        if map.get(index).is_none() {
-            let eof = pages(inode.size());
-            match self.fill_holes_locked(dev, inode, &mut map, index, index + 1, eof) {
-                Ok(()) => {}
-                Err(e) if e == ENOMEM => return VmFaultResult::Oom,
-                Err(_) => return VmFaultResult::SigBus,
-            }
-        }
-        let Some(b) = map.get(index) else {
-            return VmFaultResult::SigBus;
-        };
-        let pfn = dev.pool().pfn(b);
-        // Our reference keeps the refcount above zero across the insert, as fs/dax.c does.
-        // The page may be one of a PMD-sized folio mapped elsewhere: then it is mapped as a
-        // page of that folio. A page of its own is (again) tied to its file: a split clears
-        // that, and the block is ours at `index` (we hold `map`).
-        let attach = |folio: &Folio| {
-            if folio.order() == 0 {
-                inode.attach_folio(folio, index);
-            }
-        };
-        let folio = match dev.get_page(pfn, attach) {
-            Ok(folio) => folio,
-            Err(e) if e == EIO => return VmFaultResult::HwPoison,
-            Err(_) => return VmFaultResult::SigBus,
-        };
-        if vmf.is_write() && !vmf.is_shared() {
-            // A private write: the core copies the page into an anonymous one.
-            dev.stats().pte_faults.inc();
-            trace::fault(&folio, index, true);
-            return vmf.set_cow_source(folio, pfn);
-        }
-        match vmf.insert_page(&folio, pfn, vmf.is_write()) {
-            Ok(()) => {
-                dev.stats().pte_faults.inc();
-                trace::fault(&folio, index, vmf.is_write());
-                VmFaultResult::NoPage
-            }
-            Err(result) => result,
-        }
-    }
-
-    /// A fault that may map a PMD: maps the 2 MiB window around the address with one
-    /// PMD-sized folio, or falls back to PTEs (see the module documentation).
-    pub(crate) fn huge_fault(
-        &self,
-        dev: &Device,
-        inode: &Inode,
-        vmf: &VmFault,
-        pte_only: bool,
-    ) -> HugeFaultResult {
-        // Counted once per fault: under the per-VMA lock, a fallback is retried under the
-        // mmap lock, and comes back here.
-        let fallback = |reason: PmdFallback| {
-            if !vmf.under_vma_lock() {
-                dev.stats().pmd_fallback(reason);
-                trace::pmd_fallback(vmf.pgoff(), reason as u32);
-            }
-            HugeFaultResult::Fallback
-        };
-        if pte_only {
-            return fallback(PmdFallback::PteOnly);
-        }
-        if vmf.is_write() && !vmf.is_shared() {
-            return fallback(PmdFallback::PrivateWrite);
-        }
-        let pmd_size = LEAF << PAGE_SHIFT;
-        let addr = vmf.address() & !(pmd_size - 1);
-        let vma = vmf.vma_range();
-        let index = vmf.file_page_at(addr);
-        if addr < vma.start || vma.end - addr < pmd_size || index % LEAF != 0 {
-            return fallback(PmdFallback::Misaligned);
-        }
-        let mut map = self.map.lock();
-        let eof = pages(inode.size());
-        if index + LEAF > eof {
-            return fallback(PmdFallback::FileEnd);
-        }
-        match self.fill_holes_locked(dev, inode, &mut map, index, index + LEAF, eof) {
-            Ok(()) => {}
-            Err(e) if e == ENOMEM => return fallback(PmdFallback::NoMemory),
-            // Not enough space for the window: the PTE fault maps what it can.
-            Err(_) => return fallback(PmdFallback::ShortExtent),
-        }
-        let Some(first) = map.get(index) else {
-            return fallback(PmdFallback::ShortExtent);
-        };
-        let pfn = dev.pool().pfn(first);
-        let contiguous =
-            pfn % LEAF == 0 && (1..LEAF).all(|i| map.get(index + i) == Some(first + i as u32));
-        if !contiguous {
-            return fallback(PmdFallback::ShortExtent);
-        }
-        let folio = match dev.get_pmd_folio(pfn, PMD_ORDER, |f| inode.attach_folio(f, index)) {
-            Ok(folio) => folio,
-            Err(e) if e == EBUSY => return fallback(PmdFallback::SubpagesMapped),
-            Err(e) if e == EAGAIN => return fallback(PmdFallback::Unsettled),
-            Err(e) if e == EIO => return fallback(PmdFallback::Poisoned),
-            Err(_) => return fallback(PmdFallback::ShortExtent),
-        };
-        // If the insert does not map it, dropping our reference frees (and splits) the folio.
-        match vmf.insert_folio_pmd(&folio, vmf.is_write()) {
-            Ok(()) => {
-                dev.stats().pmd_faults.inc();
-                trace::fault(&folio, index, vmf.is_write());
-                HugeFaultResult::NoPage
-            }
-            Err(HugeFaultResult::Fallback) => fallback(PmdFallback::Misaligned),
-            Err(result) => result,
-        }
     }
 
     pub(crate) fn evict(&self, dev: &Device, inode: &InvalidateGuard<'_>) {

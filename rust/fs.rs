@@ -7,9 +7,10 @@
 //! block returns to the pool. One mount at a time: a second gets `EBUSY`.
 
 use crate::{
-    abstractions::vfs::{
-        file_system, Fallocate, FileSystem, HugeFaultResult, Inode, InvalidateGuard, IovIter,
-        LockedInode, MountOptions, StatFs, VmFault, VmFaultResult,
+    abstractions::{
+        fs::{Fallocate, FileSystem, Inode, InvalidateGuard, LockedInode, MountOptions, StatFs},
+        iov::{IovIterDest, IovIterSource},
+        mm::fault::{HugeFaultResult, VmFault, VmFaultResult},
     },
     device::Device,
     file::FileData,
@@ -18,8 +19,6 @@ use kernel::{prelude::*, sync::Arc};
 
 /// The file system type.
 pub(crate) struct RefdaxFs;
-
-file_system!(RefdaxFs);
 
 /// A mounted refdax: holds the device, and its claim on being the only mount.
 pub(crate) struct Mount {
@@ -71,7 +70,7 @@ impl FileSystem for RefdaxFs {
         inode: &Inode,
         file: &Self::File,
         pos: u64,
-        iter: &mut IovIter,
+        iter: &mut IovIterDest<'_>,
     ) -> Result<usize> {
         file.read(&sb.dev, inode, pos, iter)
     }
@@ -81,7 +80,7 @@ impl FileSystem for RefdaxFs {
         inode: &LockedInode<'_>,
         file: &Self::File,
         pos: u64,
-        iter: &mut IovIter,
+        iter: &mut IovIterSource<'_>,
     ) -> Result<usize> {
         file.write(&sb.dev, inode, pos, iter)
     }
@@ -118,7 +117,7 @@ impl FileSystem for RefdaxFs {
         file.huge_fault(&sb.dev, inode, vmf, sb.options.pte_only)
     }
 
-    fn evict(sb: &Mount, inode: &InvalidateGuard<'_>, file: Self::File) {
+    fn evict(sb: &Mount, inode: &InvalidateGuard<'_>, file: &Self::File) {
         file.evict(&sb.dev, inode);
     }
 }

@@ -6,17 +6,28 @@
 //! a `folio_free` callback, and learns from that callback when each of its folios is free.
 //! See `Documentation/refdax.rst`.
 
-use abstractions::vfs::Registration;
+use abstractions::fs::Registration;
 use kernel::{prelude::*, sync::Arc};
 
+// The only module with `unsafe`; the logic below cannot write any (its KUnit suites allow the
+// kernel's `#[kunit_tests]` expansion).
 mod abstractions;
+#[deny(unsafe_code)]
 mod blocks;
+#[deny(unsafe_code)]
 mod debug;
+#[deny(unsafe_code)]
 mod device;
+#[deny(unsafe_code)]
 mod file;
+#[deny(unsafe_code)]
 mod fs;
+#[deny(unsafe_code)]
 mod pmem;
+#[deny(unsafe_code)]
 mod stats;
+#[deny(unsafe_code)]
+mod uapi;
 
 module! {
     type: Refdax,

@@ -69,13 +69,6 @@ bool refdax_folio_wait_idle(struct folio *folio, unsigned int timeout_ms)
 	return !folio_ref_count(folio);
 }
 
-/* rust/abstractions/reaper.rs's Args. */
-struct refdax_reaper_args {
-	unsigned long (*reap)(const void *data);
-	const void *data;
-	atomic_t kicked;
-};
-
 /*
  * The reaper: for kernels that do not call folio_free for FS DAX folios. Each pass lets Rust
  * handle what is idle and name a folio still referenced; then sleep on that folio's page,
@@ -103,16 +96,14 @@ static int refdax_reaper_fn(void *arg)
 	return 0;
 }
 
-void refdax_reaper_kick(void *arg)
+void refdax_reaper_kick(struct refdax_reaper_args *args)
 {
-	struct refdax_reaper_args *args = arg;
-
 	/* A full barrier between the store and wake_up_var()'s look at the waitqueue. */
 	atomic_xchg(&args->kicked, 1);
 	wake_up_var(&args->kicked);
 }
 
-struct task_struct *refdax_reaper_start(void *args)
+struct task_struct *refdax_reaper_start(struct refdax_reaper_args *args)
 {
 	return kthread_run(refdax_reaper_fn, args, "refdax-reaper");
 }
@@ -123,7 +114,7 @@ void refdax_reaper_stop(struct task_struct *task)
 }
 
 /* Splits an idle compound FS DAX folio back into order-0 pages; returns the old order. */
-unsigned int refdax_folio_split(struct folio *folio)
+int refdax_folio_split(struct folio *folio)
 {
 	return dax_folio_reset_order(folio);
 }
@@ -133,9 +124,10 @@ unsigned long refdax_folio_pfn(struct folio *folio)
 	return folio_pfn(folio);
 }
 
+/* Page-level: a page that became a tail since it was looked up reads as order 0. */
 unsigned int refdax_folio_order(struct folio *folio)
 {
-	return folio_order(folio);
+	return PageHead(&folio->page) ? folio_order(folio) : 0;
 }
 
 /*
@@ -152,28 +144,49 @@ void refdax_folio_put(struct folio *folio)
 	folio_put(folio);
 }
 
+void refdax_put_page(struct page *page)
+{
+	put_page(page);
+}
+
 struct dev_pagemap *refdax_folio_pgmap(struct folio *folio)
 {
 	return page_pgmap(&folio->page);
 }
 
-/*
- * The folio_free op of refdax's pagemap. It lives in C only so that ftrace can name it
- * (Rust code is not instrumented for ftrace in 7.3); the work is done in Rust.
- */
-void refdax_folio_free(struct folio *folio)
+static struct refdax_pgmap *to_refdax_pgmap(struct dev_pagemap *pgmap)
 {
-	refdax_pgmap_folio_free(folio);
+	return container_of(pgmap, struct refdax_pgmap, pgmap);
+}
+
+/*
+ * The folio_free op of refdax's pagemaps. It lives in C only so that ftrace can name it
+ * (Rust code is not instrumented for ftrace in 7.3); the work is done by the Rust callback
+ * the pagemap carries.
+ */
+static void refdax_folio_free(struct folio *folio)
+{
+	to_refdax_pgmap(page_pgmap(&folio->page))->folio_free(folio);
 }
 
 /*
  * The memory_failure op, in C beside folio_free for the same reason; refdax's Rust end
  * quarantines the blocks, then every file mapping of each page is zapped.
  */
-int refdax_memory_failure(struct dev_pagemap *pgmap, unsigned long pfn,
-			  unsigned long nr_pages, int mf_flags)
+static int refdax_memory_failure(struct dev_pagemap *pgmap, unsigned long pfn,
+				 unsigned long nr_pages, int mf_flags)
 {
-	return refdax_pgmap_memory_failure(pgmap, pfn, nr_pages, mf_flags);
+	return to_refdax_pgmap(pgmap)->memory_failure(pgmap, pfn, nr_pages, mf_flags);
+}
+
+static const struct dev_pagemap_ops refdax_pgmap_ops_table = {
+	.folio_free	= refdax_folio_free,
+	.memory_failure	= refdax_memory_failure,
+};
+
+const struct dev_pagemap_ops *refdax_pgmap_ops(void)
+{
+	return &refdax_pgmap_ops_table;
 }
 
 /*
@@ -251,6 +264,16 @@ void refdax_trace_pmd_fallback(unsigned long pgoff, unsigned int reason)
 	trace_refdax_pmd_fallback(pgoff, reason);
 }
 
+void refdax_trace_teardown_wait_start(unsigned long referenced, unsigned long first_pfn)
+{
+	trace_refdax_teardown_wait_start(referenced, first_pfn);
+}
+
+void refdax_trace_teardown_wait_end(unsigned long passes, unsigned long long waited_ns)
+{
+	trace_refdax_teardown_wait_end(passes, waited_ns);
+}
+
 unsigned long refdax_folio_index(struct folio *folio)
 {
 	return folio->index;
@@ -274,11 +297,21 @@ int refdax_folio_ref_inc(struct folio *folio)
  * An FS DAX folio has no page cache entry, but rmap, memory-failure and the dirty hook
  * find its file through ->mapping and ->index, as fs/dax.c sets them.
  */
+/* Written under the pagemap's refs lock; read locklessly by the core (rmap, dirtying). */
 void refdax_folio_set_mapping(struct folio *folio, struct address_space *mapping,
 			      pgoff_t index)
 {
-	folio->mapping = mapping;
-	folio->index = index;
+	WRITE_ONCE(folio->index, index);
+	WRITE_ONCE(folio->mapping, mapping);
+}
+
+struct inode *refdax_folio_host(struct folio *folio)
+{
+	struct address_space *mapping = READ_ONCE(folio->mapping);
+
+	if (!mapping || ((unsigned long)mapping & FOLIO_MAPPING_FLAGS))
+		return NULL;
+	return mapping->host;
 }
 
 /*
@@ -301,11 +334,6 @@ void refdax_zero(unsigned long pfn, size_t offset, size_t bytes)
 {
 	memset(page_address(pfn_to_page(pfn)) + offset, 0, bytes);
 	arch_wb_cache_pmem(page_address(pfn_to_page(pfn)) + offset, bytes);
-}
-
-size_t refdax_iov_iter_count(struct iov_iter *iter)
-{
-	return iov_iter_count(iter);
 }
 
 loff_t refdax_i_size_read(struct inode *inode)
@@ -440,12 +468,14 @@ void refdax_fs_type_unregister_keys(struct file_system_type *type)
 
 /*
  * fs_context.h is not among the headers the kernel's Rust bindings include, so the
- * context glue lives here: get_tree makes an anonymous (nodev) superblock and lets Rust's
- * refdax_fill_super() fill it.
+ * context glue lives here: get_tree makes an anonymous (nodev) superblock and lets the
+ * type's Rust fill_super fill it.
  */
 static int refdax_get_tree(struct fs_context *fc)
 {
-	return get_tree_nodev(fc, refdax_fill_super);
+	struct refdax_fs_type *type = container_of(fc->fs_type, struct refdax_fs_type, type);
+
+	return get_tree_nodev(fc, type->fill_super);
 }
 
 enum { Opt_pte_only };

@@ -112,6 +112,38 @@ TRACE_EVENT(refdax_pmd_fallback,
 				   { 8, "unsettled" }))
 );
 
+/*
+ * Teardown (module unload) found folios still referenced and waits for them: how many, and
+ * the first; then, when none is left, how many scans it took and how long.
+ */
+TRACE_EVENT(refdax_teardown_wait_start,
+	TP_PROTO(unsigned long referenced, unsigned long first_pfn),
+	TP_ARGS(referenced, first_pfn),
+	TP_STRUCT__entry(
+		__field(unsigned long, referenced)
+		__field(unsigned long, first_pfn)
+	),
+	TP_fast_assign(
+		__entry->referenced = referenced;
+		__entry->first_pfn = first_pfn;
+	),
+	TP_printk("referenced=%lu first_pfn=0x%lx", __entry->referenced, __entry->first_pfn)
+);
+
+TRACE_EVENT(refdax_teardown_wait_end,
+	TP_PROTO(unsigned long passes, unsigned long long waited_ns),
+	TP_ARGS(passes, waited_ns),
+	TP_STRUCT__entry(
+		__field(unsigned long, passes)
+		__field(unsigned long long, waited_ns)
+	),
+	TP_fast_assign(
+		__entry->passes = passes;
+		__entry->waited_ns = waited_ns;
+	),
+	TP_printk("passes=%lu waited_ns=%llu", __entry->passes, __entry->waited_ns)
+);
+
 #endif /* _REFDAX_TRACE_H */
 
 #undef TRACE_INCLUDE_PATH

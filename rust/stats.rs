@@ -2,6 +2,7 @@
 
 //! Exact event counters, shown in `/sys/kernel/debug/refdax/stats`.
 
+use crate::uapi;
 use kernel::sync::atomic::{Atomic, Relaxed};
 
 /// One counter: updated with relaxed atomics from any context, read as a snapshot.
@@ -33,10 +34,10 @@ pub(crate) enum NotifyMode {
 impl NotifyMode {
     /// The name shown in the `stats` file and the log.
     pub(crate) fn name(self) -> &'static str {
-        match self {
-            Self::FolioFree => "folio_free",
-            Self::WakeVar => "wake_var",
-        }
+        uapi::name(match self {
+            Self::FolioFree => uapi::REFDAX_NOTIFY_FOLIO_FREE,
+            Self::WakeVar => uapi::REFDAX_NOTIFY_WAKE_VAR,
+        })
     }
 }
 
@@ -79,19 +80,20 @@ impl PmdFallback {
         Self::Unsettled,
     ];
 
-    /// The name in the trace event and in the stats file (`pmd_fallback_NAME`).
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            Self::Misaligned => "misaligned",
-            Self::ShortExtent => "short_extent",
-            Self::FileEnd => "file_end",
-            Self::SubpagesMapped => "subpages_mapped",
-            Self::PrivateWrite => "private_write",
-            Self::PteOnly => "pte_only",
-            Self::NoMemory => "no_memory",
-            Self::Poisoned => "poisoned",
-            Self::Unsettled => "unsettled",
-        }
+    /// The name of its line in the stats file (`pmd_fallback_*`; the trace event shows the
+    /// part after the prefix, `rust/refdax_trace.h`).
+    pub(crate) fn stat_name(self) -> &'static str {
+        uapi::name(match self {
+            Self::Misaligned => uapi::REFDAX_STAT_PMD_FALLBACK_MISALIGNED,
+            Self::ShortExtent => uapi::REFDAX_STAT_PMD_FALLBACK_SHORT_EXTENT,
+            Self::FileEnd => uapi::REFDAX_STAT_PMD_FALLBACK_FILE_END,
+            Self::SubpagesMapped => uapi::REFDAX_STAT_PMD_FALLBACK_SUBPAGES_MAPPED,
+            Self::PrivateWrite => uapi::REFDAX_STAT_PMD_FALLBACK_PRIVATE_WRITE,
+            Self::PteOnly => uapi::REFDAX_STAT_PMD_FALLBACK_PTE_ONLY,
+            Self::NoMemory => uapi::REFDAX_STAT_PMD_FALLBACK_NO_MEMORY,
+            Self::Poisoned => uapi::REFDAX_STAT_PMD_FALLBACK_POISONED,
+            Self::Unsettled => uapi::REFDAX_STAT_PMD_FALLBACK_UNSETTLED,
+        })
     }
 }
 

@@ -7,6 +7,14 @@ cd "$REFDAX_TOP"
 log "check: rustfmt --check"
 rustfmt --check --edition 2021 --config-path "$("$REFDAX_TOP/scripts/kernel.sh" src "${FLAVOUR:-test}")/.rustfmt.toml" rust/refdax.rs ||
 	die "rustfmt: run 'rustfmt --edition 2021 rust/refdax.rs' to fix the formatting above"
+log "check: the generated Rust bindings match rust/refdax_shim.h and include/uapi/linux/refdax.h"
+gen=$(mktemp) gen2=$(mktemp)
+"$REFDAX_TOP/scripts/gen-shim-bindings.sh" "$gen" "$gen2"
+stale=0
+diff -u rust/abstractions/ffi/bindings.rs "$gen" >&2 || stale=1
+diff -u rust/uapi/bindings.rs "$gen2" >&2 || stale=1
+rm -f "$gen" "$gen2"
+[ "$stale" = 0 ] || die "check: the generated bindings are stale: run 'make shim-bindings'"
 log "check: CLIPPY=1 build"
 out=$REFDAX_TOP/build/clippy
 rm -rf "$out"

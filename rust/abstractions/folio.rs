@@ -6,16 +6,20 @@ use super::ffi;
 use core::{marker::PhantomData, ops::Deref, ptr::NonNull};
 use kernel::{bindings, types::Opaque};
 
-/// A folio borrowed from the kernel.
+/// A folio of a [`DevPagemap`](super::pagemap::DevPagemap), borrowed from the kernel.
 ///
 /// The struct page memory behind a `ZONE_DEVICE` folio lives as long as its pagemap, so a
-/// `&Folio` handed out by [`DevPagemap`](super::pagemap::DevPagemap) is bounded by the borrow
-/// of the pagemap. The folio's *contents* (order, refcount) change concurrently; the getters
-/// below are snapshots.
+/// `&Folio` handed out by the pagemap is bounded by the borrow of the pagemap. The folio's
+/// *contents* (order, refcount) change concurrently; the getters below are snapshots. In
+/// particular the page may have become a tail page of a larger folio since it was looked up
+/// ([`Folio::is_current`]): references are therefore taken only through the pagemap
+/// ([`DevPagemap::get`](super::pagemap::DevPagemap::get)), which checks that under the lock
+/// that builds and splits folios hold, so that a [`FolioRef`] always holds a folio head.
 ///
 /// # Invariants
 ///
-/// `self.0` is a valid `struct folio` for the lifetime of the reference.
+/// `self.0` is a `struct page` of a live `MEMORY_DEVICE_FS_DAX` pagemap, valid for the
+/// lifetime of the reference, that was a folio head when the reference was made.
 #[repr(transparent)]
 pub(crate) struct Folio(Opaque<bindings::folio>);
 
@@ -24,8 +28,8 @@ impl Folio {
     ///
     /// # Safety
     ///
-    /// `ptr` must point to a valid `struct folio` that stays valid for `'a`.
-    pub(crate) unsafe fn from_raw<'a>(ptr: *mut bindings::folio) -> &'a Self {
+    /// `ptr` must point to a folio head of a live FS DAX pagemap that stays valid for `'a`.
+    pub(super) unsafe fn from_raw<'a>(ptr: *mut bindings::folio) -> &'a Self {
         // SAFETY: `Folio` is `repr(transparent)` over `Opaque<folio>`, and the caller
         // guarantees that `ptr` is valid for `'a`.
         unsafe { &*ptr.cast() }
@@ -65,21 +69,6 @@ impl Folio {
         unsafe { ffi::refdax_folio_is_current(self.as_raw()) }
     }
 
-    /// Splits an idle compound `ZONE_DEVICE` folio back into order-0 pages, as
-    /// `fs/dax.c` does when a PMD folio leaves its last mapping; returns the order it had.
-    /// Does nothing (returns 0) for an order-0, referenced or no longer current folio.
-    ///
-    /// The caller must serialise this against anyone taking a reference on the folio (the
-    /// check of the refcount and the split are not one atomic step).
-    pub(crate) fn split_idle(&self) -> u32 {
-        if !self.is_current() || self.order() == 0 || self.ref_count() != 0 {
-            return 0;
-        }
-        // SAFETY: the folio is a current, idle compound folio of a pagemap; nobody takes a
-        // reference meanwhile (caller).
-        unsafe { ffi::refdax_folio_split(self.as_raw()) }
-    }
-
     /// The file page index the folio was attached at (meaningful while attached).
     pub(crate) fn index(&self) -> usize {
         // SAFETY: by the type invariant the folio is valid.
@@ -91,34 +80,6 @@ impl Folio {
         // SAFETY: by the type invariant the folio is valid.
         unsafe { ffi::refdax_folio_ref_count(self.as_raw()) }
     }
-
-    /// Takes a reference, whatever the refcount, as `fs/dax.c` does before inserting a folio.
-    ///
-    /// Taking a reference on an idle `ZONE_DEVICE` folio hands it out: the caller must be its
-    /// owner (refdax: the block belongs to the file being faulted, under the file's lock).
-    /// The flag says whether the refcount was zero: every such first reference ends, when
-    /// dropped, in exactly one call of the kernel's free path for the folio.
-    pub(crate) fn get(&self) -> (FolioRef<'_>, bool) {
-        // SAFETY: by the type invariant the folio is valid.
-        let count = unsafe { ffi::refdax_folio_ref_inc(self.as_raw()) };
-        // INVARIANT: we just took the reference that `FolioRef` owns.
-        (FolioRef(NonNull::from(self), PhantomData), count == 1)
-    }
-
-    /// Takes the first reference on an idle `ZONE_DEVICE` folio (refcount zero), atomically;
-    /// `None` if somebody holds a reference.
-    ///
-    /// Dropping the returned reference frees the folio again, which runs the pagemap's
-    /// free path (`free_zone_device_folio()`).
-    pub(crate) fn try_get_idle(&self) -> Option<FolioRef<'_>> {
-        // SAFETY: by the type invariant the folio is valid.
-        if unsafe { ffi::refdax_folio_try_get_idle(self.as_raw()) } {
-            // INVARIANT: we just took the reference that `FolioRef` owns.
-            Some(FolioRef(NonNull::from(self), PhantomData))
-        } else {
-            None
-        }
-    }
 }
 
 /// An owned reference to a folio, dropped with `folio_put()`.
@@ -129,7 +90,9 @@ impl Folio {
 ///
 /// # Invariants
 ///
-/// The value owns one reference on the folio at `self.0`, which is valid for `'a`.
+/// The value owns one reference on the folio at `self.0`, which is valid for `'a`. While that
+/// reference lives the folio is neither split nor built over (both need every page idle), so
+/// it stays a folio head.
 pub(crate) struct FolioRef<'a>(NonNull<Folio>, PhantomData<&'a Folio>);
 
 impl<'a> FolioRef<'a> {
@@ -138,7 +101,7 @@ impl<'a> FolioRef<'a> {
     /// # Safety
     ///
     /// The caller owns one reference on `folio` and gives it to the returned value.
-    pub(crate) unsafe fn from_owned(folio: &'a Folio) -> Self {
+    pub(super) unsafe fn from_owned(folio: &'a Folio) -> Self {
         // INVARIANT: by the caller.
         FolioRef(NonNull::from(folio), PhantomData)
     }

@@ -18,16 +18,25 @@
 //! insert that fails and drops its reference), so an owner must not assume every
 //! notification ends a mapping.
 
+mod refs;
+mod teardown;
+
 use super::reaper::{Reap, Reaper};
 use super::{
     ffi,
-    folio::{Folio, FolioRef},
+    folio::Folio,
+    iov::{IovIterDest, IovIterSource}, //
     resource::MemRegion,
-    vfs::IovIter, //
 };
-use core::{marker::PhantomData, ops::Range};
+use core::ops::Range;
 use kernel::{
-    bindings, error::from_err_ptr, new_mutex, pr_warn_once, prelude::*, sync::Mutex, types::Opaque,
+    bindings,
+    error::from_err_ptr,
+    ffi::c_int,
+    new_mutex, new_spinlock_irq, pr_warn_once,
+    prelude::*,
+    sync::{Mutex, SpinLockIrq},
+    types::Opaque,
 };
 
 /// The receiver of a pagemap's notifications.
@@ -35,19 +44,15 @@ pub(crate) trait PagemapOwner: Send + Sync {
     /// `folio`'s refcount has dropped to zero.
     ///
     /// Runs in any context, atomic included (see the module documentation): must not sleep.
-    fn folio_free(&self, folio: &Folio);
+    fn folio_free(&self, pagemap: &DevPagemap<Self>, folio: &Folio)
+    where
+        Self: Sized;
 
     /// Page `pfn` has failed (a machine check, or `MADV_HWPOISON`): the owner must stop
     /// handing it out. Afterwards every file mapping of the page is zapped, so that the next
     /// access faults and the owner can refuse it (`VM_FAULT_HWPOISON`). Process context,
     /// under the kernel's memory-failure mutex.
     fn memory_failure(&self, pfn: usize) -> Result;
-
-    /// Runs `f` while no folio of the pagemap is being split: under the lock the owner splits
-    /// folios under (in [`PagemapOwner::folio_free`]). `f` must not sleep.
-    fn without_splits<R>(&self, f: impl FnOnce() -> R) -> R
-    where
-        Self: Sized;
 
     /// For kernels that do not call `folio_free` for FS DAX folios: handle whatever became
     /// idle, as the notifications would have, and return the pfn of a folio still referenced
@@ -57,143 +62,84 @@ pub(crate) trait PagemapOwner: Send + Sync {
         Self: Sized;
 }
 
-/// The `dev_pagemap_ops` table of one owner type; make it with [`pagemap_ops!`].
+/// The pagemap of a [`DevPagemap<T>`], from its `dev_pagemap`.
 ///
-/// The `folio_free` op is the C shim's `refdax_folio_free()`: Rust code is not instrumented
-/// for ftrace in 7.3, and the callback must be traceable by name (`set_ftrace_filter`). That
-/// C function forwards to the Rust symbol `refdax_pgmap_folio_free`, which `pagemap_ops!`
-/// defines for its owner type; a module therefore has one owner type with `folio_free`.
-pub(crate) struct PagemapOps<T> {
-    raw: bindings::dev_pagemap_ops,
-    _owner: PhantomData<fn(&T)>,
-}
-
-// SAFETY: the table is function pointers only and never written after construction.
-unsafe impl<T> Sync for PagemapOps<T> {}
-
-impl<T: PagemapOwner> PagemapOps<T> {
-    /// Builds the table.
-    ///
-    /// # Safety
-    ///
-    /// `refdax_pgmap_folio_free` and `refdax_pgmap_memory_failure` must do nothing but call
-    /// [`folio_free_trampoline::<T>`] and [`memory_failure_trampoline::<T>`] with their
-    /// arguments: use [`pagemap_ops!`].
-    pub(crate) const unsafe fn new() -> Self {
-        Self {
-            raw: bindings::dev_pagemap_ops {
-                folio_free: Some(ffi::refdax_folio_free),
-                migrate_to_ram: None,
-                memory_failure: Some(ffi::refdax_memory_failure),
-                folio_split: None,
-            },
-            _owner: PhantomData,
-        }
+/// # Safety
+///
+/// `pgmap` must be the `dev_pagemap` of a live [`DevPagemap<T>`], which stays live for `'a`.
+unsafe fn from_pgmap<'a, T: PagemapOwner>(pgmap: *mut bindings::dev_pagemap) -> &'a DevPagemap<T> {
+    // SAFETY: `pgmap` is the `pgmap` field of the `refdax_pgmap` in the `pgmap` field of a
+    // pinned `DevPagemap<T>` (caller).
+    unsafe {
+        let raw = kernel::container_of!(pgmap, ffi::refdax_pgmap, pgmap);
+        &*kernel::container_of!(Opaque::cast_from(raw), DevPagemap<T>, pgmap)
     }
 }
 
-/// Declares the `dev_pagemap_ops` table for an owner type, and the Rust end of its
-/// `folio_free` op (see [`PagemapOps`]).
-macro_rules! pagemap_ops {
-    ($vis:vis static $name:ident: $owner:ty;) => {
-        /// The Rust end of the pagemap's `folio_free` op, called by `refdax_folio_free()`.
-        ///
-        /// # Safety
-        ///
-        /// Only for the C shim, with a folio of a pagemap whose ops are this table.
-        #[no_mangle]
-        unsafe extern "C" fn refdax_pgmap_folio_free(folio: *mut kernel::bindings::folio) {
-            // SAFETY: the kernel calls the op only for pagemaps created with `$name`, that is
-            // for `DevPagemap<$owner>`s, with one of their folios.
-            unsafe { $crate::abstractions::pagemap::folio_free_trampoline::<$owner>(folio) }
-        }
-
-        /// The Rust end of the pagemap's `memory_failure` op, called by
-        /// `refdax_memory_failure()`.
-        ///
-        /// # Safety
-        ///
-        /// Only for the C shim, with a pagemap whose ops are this table.
-        #[no_mangle]
-        unsafe extern "C" fn refdax_pgmap_memory_failure(
-            pgmap: *mut kernel::bindings::dev_pagemap,
-            pfn: kernel::ffi::c_ulong,
-            nr_pages: kernel::ffi::c_ulong,
-            _flags: kernel::ffi::c_int,
-        ) -> kernel::ffi::c_int {
-            // SAFETY: the kernel calls the op only for pagemaps created with `$name`.
-            unsafe {
-                $crate::abstractions::pagemap::memory_failure_trampoline::<$owner>(
-                    pgmap, pfn, nr_pages,
-                )
-            }
-        }
-
-        $vis static $name: $crate::abstractions::pagemap::PagemapOps<$owner> =
-            // SAFETY: `refdax_pgmap_folio_free` above only forwards to the trampoline.
-            unsafe { $crate::abstractions::pagemap::PagemapOps::new() };
-    };
-}
-pub(crate) use pagemap_ops;
-
-/// Forwards the kernel's `folio_free` call to the owner of the folio's pagemap.
+/// The pagemap's `folio_free` callback (called by the C op `refdax_folio_free()`): forwards
+/// to the owner.
 ///
 /// # Safety
 ///
 /// `folio` must be a folio of a live [`DevPagemap<T>`], passed by `free_zone_device_folio()`.
-#[doc(hidden)]
-pub(crate) unsafe fn folio_free_trampoline<T: PagemapOwner>(folio: *mut bindings::folio) {
-    // SAFETY: the caller passes a valid folio, valid for the duration of the call.
+unsafe extern "C" fn folio_free_trampoline<T: PagemapOwner>(folio: *mut bindings::folio) {
+    // SAFETY: the caller passes a folio of a live pagemap, valid for the duration of the
+    // call; the kernel frees folio heads only.
     let folio = unsafe { Folio::from_raw(folio) };
     // SAFETY: the folio belongs to a pagemap, so it is a `ZONE_DEVICE` folio.
     let pgmap = unsafe { ffi::refdax_folio_pgmap(folio.as_raw()) };
-    // SAFETY: the pagemap is the `pgmap` field of a live, pinned `DevPagemap<T>` (caller).
-    let this = unsafe { &*kernel::container_of!(Opaque::cast_from(pgmap), DevPagemap<T>, pgmap) };
-    this.owner.folio_free(folio);
+    // SAFETY: the folio's pagemap is a live `DevPagemap<T>` (caller).
+    let this = unsafe { from_pgmap::<T>(pgmap) };
+    // The kernel's free path for this folio has got this far: the last thing it does with
+    // the folio is call us.
+    this.settle(folio);
+    this.owner.folio_free(this, folio);
 }
 
-/// Forwards the kernel's `memory_failure` call to the owner, page by page, then zaps the
-/// failed pages' file mappings.
+/// The pagemap's `memory_failure` callback (called by the C op `refdax_memory_failure()`):
+/// forwards to the owner, page by page, then zaps the failed pages' file mappings.
 ///
 /// # Safety
 ///
-/// `pgmap` must be the `pgmap` of a live [`DevPagemap<T>`].
-#[doc(hidden)]
-pub(crate) unsafe fn memory_failure_trampoline<T: PagemapOwner>(
+/// `pgmap` must be the `dev_pagemap` of a live [`DevPagemap<T>`].
+unsafe extern "C" fn memory_failure_trampoline<T: PagemapOwner>(
     pgmap: *mut bindings::dev_pagemap,
     pfn: usize,
     nr_pages: usize,
-) -> core::ffi::c_int {
-    // SAFETY: the pagemap is the `pgmap` field of a live, pinned `DevPagemap<T>` (caller).
-    let this = unsafe { &*kernel::container_of!(Opaque::cast_from(pgmap), DevPagemap<T>, pgmap) };
+    _flags: c_int,
+) -> c_int {
+    // SAFETY: by the caller.
+    let this = unsafe { from_pgmap::<T>(pgmap) };
     let pfns = this.pfns();
     for p in pfn..pfn.saturating_add(nr_pages) {
         if !pfns.contains(&p) {
             return ENXIO.to_errno();
         }
         if let Err(e) = this.owner.memory_failure(p) {
-            return e.to_errno();
+            // Not EOPNOTSUPP: the core would take that as "use the generic handler", which
+            // locks DAX entries in the file's xarray, where refdax files have none.
+            return if e == EOPNOTSUPP { EIO } else { e }.to_errno();
         }
         let mut index = 0;
         let inode = {
             // Neither a build nor a split rewrites the page's `mapping` meanwhile (both turn
-            // pages into tails or back). The owner ties folios to files, and unties them
-            // before a file goes, under its split lock, after marking the page failed there:
-            // a fault either attached the folio before that (and is found here) or sees the
-            // failure.
+            // pages into tails or back: builds hold `build_lock`, splits `refs`), and folios
+            // are tied to files and untied under `refs`. The owner marked the page failed
+            // above; a fault checks for that before it ties the folio, so it either tied it
+            // before (and is found here) or sees the failure.
             let _build = this.build_lock.lock();
             let _rcu = kernel::sync::rcu::read_lock();
-            let mapping = this.owner.without_splits(|| {
-                // SAFETY: `p` is inside the pagemap, so it has a struct page; `index` is valid
-                // for writes; no build or split is running (above).
-                unsafe { ffi::refdax_page_mapping(p, &mut index) }
-            });
+            let _refs = this.refs.lock();
+            // SAFETY: `p` is inside the pagemap, so it has a struct page; `index` is valid for
+            // writes; no build or split is running (above).
+            let mapping = unsafe { ffi::refdax_page_mapping(p, &mut index) };
             if mapping.is_null() {
                 core::ptr::null_mut()
             } else {
-                // SAFETY: `mapping` was the page's file's mapping under the owner's lock, and
-                // that file's inode is freed only after its folios are untied from it and an
-                // RCU grace period, which the RCU read lock held since holds off.
+                // SAFETY: `mapping` is the mapping of a file that has a folio tied to it, and
+                // an inode with tied folios is never freed (`fs::inode::FileState`); other
+                // inodes are freed after an RCU grace period, which the RCU read lock held
+                // since holds off.
                 unsafe { ffi::refdax_mapping_igrab(mapping) }
             }
         };
@@ -212,20 +158,31 @@ pub(crate) unsafe fn memory_failure_trampoline<T: PagemapOwner>(
 /// mapped to user space through the insert-page family, which refcounts them like normal
 /// pages; see the module documentation for when the owner hears that one is free again.
 ///
-/// Dropping the pagemap does not wait for its pages: `memunmap_pages()` relies on the pgmap's
-/// percpu reference, which FS DAX takes in bulk for the pagemap's lifetime, not per busy page.
-/// The owner must have made every page idle first (refdax: scan and wait at teardown).
+/// Dropping the pagemap waits until no page is referenced and, on a kernel that notifies
+/// frees, until every free has reached its notification (see [`DevPagemap::wait_all_idle`]):
+/// `memunmap_pages()` cannot, as it relies on the pgmap's percpu reference, which FS DAX takes
+/// in bulk for the pagemap's lifetime, not per busy page.
 ///
 /// # Invariants
 ///
-/// `pgmap` was registered with `memremap_pages()` over `region`'s range, with
-/// `ops == &PagemapOps<T>::raw`, and stays registered until drop.
+/// `pgmap.pgmap` was registered with `memremap_pages()` over `region`'s range, with the ops
+/// of `refdax_pgmap_ops()` and the callbacks `folio_free_trampoline::<T>` and
+/// `memory_failure_trampoline::<T>`, and stays registered until drop.
+///
+/// Every first reference on an idle page (refcount zero to one) is taken through
+/// [`DevPagemap::get`] or [`DevPagemap::try_get_idle`] under `refs`; the kernel itself only
+/// takes references on folios already referenced (`folio_try_get()`). Builds and splits
+/// decide under `refs` too, and folios are tied to files and untied under it.
 #[pin_data(PinnedDrop)]
 pub(crate) struct DevPagemap<T: PagemapOwner> {
     #[pin]
-    pgmap: Opaque<bindings::dev_pagemap>,
+    pgmap: Opaque<ffi::refdax_pgmap>,
     #[pin]
     owner: T,
+    /// Taken around every first reference, split, tie and untie, and the start and end of
+    /// every build. Interrupts off: splits run in `folio_free`.
+    #[pin]
+    refs: SpinLockIrq<refs::RefState>,
     // Dropped after `pgmap` is unregistered: the range stays ours while it has struct pages.
     region: MemRegion,
     /// The thread started by [`DevPagemap::start_reaper`], stopped before unregistering.
@@ -241,36 +198,41 @@ impl<T: PagemapOwner> DevPagemap<T> {
     /// Registers an FS DAX pagemap over `region` whose notifications go to `owner`.
     pub(crate) fn new_fs_dax(
         region: MemRegion,
-        ops: &'static PagemapOps<T>,
         owner: impl PinInit<T, Error>,
     ) -> impl PinInit<Self, Error> {
         let range = bindings::range {
             start: region.start(),
             end: region.start() + region.len() - 1,
         };
+        let npages = (region.len() >> bindings::PAGE_SHIFT) as usize;
         try_pin_init!(Self {
             owner <- owner,
             region,
+            refs <- new_spinlock_irq!(refs::RefState::new(npages)?),
             reaper <- new_mutex!(None),
             build_lock <- new_mutex!(()),
             // Last, so that no later field can fail and leave the pagemap registered.
-            pgmap <- Opaque::try_ffi_init(move |slot: *mut bindings::dev_pagemap| {
-                // SAFETY: `slot` is valid for writes; all-zeroes is a valid `dev_pagemap`.
+            pgmap <- Opaque::try_ffi_init(move |slot: *mut ffi::refdax_pgmap| {
+                // SAFETY: `slot` is valid for writes; all-zeroes is a valid `refdax_pgmap`.
                 unsafe { core::ptr::write_bytes(slot, 0, 1) };
                 // SAFETY: `slot` is valid and initialised; `range` is the union member used
                 // with `nr_range == 1`.
-                unsafe {
-                    (*slot).type_ = bindings::memory_type_MEMORY_DEVICE_FS_DAX;
-                    (*slot).ops = &ops.raw;
-                    (*slot).nr_range = 1;
-                    *(*slot).__bindgen_anon_1.range.as_mut() = range;
-                }
-                // SAFETY: `slot` is a fully set up `dev_pagemap`, pinned and ours; its range is
-                // claimed by `region`, which is dropped only after `memunmap_pages()`.
+                let pgmap = unsafe {
+                    (*slot).folio_free = Some(folio_free_trampoline::<T>);
+                    (*slot).memory_failure = Some(memory_failure_trampoline::<T>);
+                    let pgmap = &raw mut (*slot).pgmap;
+                    (*pgmap).type_ = bindings::memory_type_MEMORY_DEVICE_FS_DAX;
+                    (*pgmap).ops = ffi::refdax_pgmap_ops();
+                    (*pgmap).nr_range = 1;
+                    *(*pgmap).__bindgen_anon_1.range.as_mut() = range;
+                    pgmap
+                };
+                // SAFETY: `pgmap` is a fully set up `dev_pagemap`, pinned and ours; its range
+                // is claimed by `region`, which is dropped only after `memunmap_pages()`.
                 // INVARIANT: on success the pagemap is registered over `region`'s range with
-                // `ops.raw`; this is the last field, so nothing can fail after it, and drop
-                // unregisters it.
-                let ret = unsafe { bindings::memremap_pages(slot, bindings::NUMA_NO_NODE) };
+                // refdax's ops and `T`'s callbacks; this is the last field, so nothing can
+                // fail after it, and drop unregisters it.
+                let ret = unsafe { bindings::memremap_pages(pgmap, bindings::NUMA_NO_NODE) };
                 from_err_ptr(ret).map(|_| ())
             }),
         })
@@ -316,7 +278,7 @@ impl<T: PagemapOwner> DevPagemap<T> {
         pfn: usize,
         offset: usize,
         len: usize,
-        iter: &mut IovIter,
+        iter: &mut IovIterDest<'_>,
     ) -> usize {
         if !self.in_page(pfn, offset, len) {
             return 0;
@@ -333,7 +295,7 @@ impl<T: PagemapOwner> DevPagemap<T> {
         pfn: usize,
         offset: usize,
         len: usize,
-        iter: &mut IovIter,
+        iter: &mut IovIterSource<'_>,
     ) -> usize {
         if !self.in_page(pfn, offset, len) {
             return 0;
@@ -363,41 +325,10 @@ impl<T: PagemapOwner> DevPagemap<T> {
         ok
     }
 
-    /// Makes the `1 << order` pages at `pfn` one compound folio and returns it with one
-    /// reference: how a PMD-sized folio comes to exist (`fs/dax.c` does the same). `EINVAL`
-    /// if the range is not inside the pagemap or not aligned to its size, `EBUSY` if a page
-    /// is referenced or already part of a larger folio.
-    ///
-    /// The owner must make sure that nobody takes a first reference on these pages while the
-    /// folio is built (refdax: only the fault path of the file that owns the blocks does, and
-    /// it holds the file's map lock). Splitting again happens when the folio is idle
-    /// ([`Folio::split_idle`]).
-    pub(crate) fn build_folio(&self, pfn: usize, order: u32) -> Result<FolioRef<'_>> {
-        self.check_buildable(pfn, order)?;
-        let _build = self.build_lock.lock();
-        // SAFETY: the pages are inside the pagemap, aligned, order 0 and idle, and the owner
-        // keeps others from referencing them meanwhile (documented contract).
-        let folio = unsafe { Folio::from_raw(ffi::refdax_folio_build(pfn, order)) };
-        // SAFETY: `refdax_folio_build` returns the folio with one reference, which the
-        // `FolioRef` takes over.
-        Ok(unsafe { FolioRef::from_owned(folio) })
-    }
-
-    /// Whether the `1 << order` pages at `pfn` could be made one folio now: `EINVAL` if the
-    /// range is not inside the pagemap or not aligned to its size, `EBUSY` if a page is
-    /// referenced or part of a larger folio (a snapshot; see [`DevPagemap::build_folio`]).
-    pub(crate) fn check_buildable(&self, pfn: usize, order: u32) -> Result {
-        let n = 1usize << order;
-        if pfn % n != 0 || !self.pfns().contains(&pfn) || !self.pfns().contains(&(pfn + n - 1)) {
-            return Err(EINVAL);
-        }
-        for p in pfn..pfn + n {
-            let folio = self.folio(p).ok_or(EINVAL)?;
-            if folio.pfn() != p || folio.order() != 0 || folio.ref_count() != 0 {
-                return Err(EBUSY);
-            }
-        }
-        Ok(())
+    /// The registered `dev_pagemap`.
+    fn raw_pgmap(&self) -> *mut bindings::dev_pagemap {
+        // SAFETY: a field projection of the valid, pinned `refdax_pgmap`.
+        unsafe { &raw mut (*self.pgmap.get()).pgmap }
     }
 
     /// Sleeps until the folio page `pfn` belongs to is idle (refcount zero) or `timeout` has
@@ -439,17 +370,21 @@ unsafe impl<T: PagemapOwner> Sync for DevPagemap<T> {}
 
 impl<T: PagemapOwner> Reap for DevPagemap<T> {
     fn reap(&self) -> Option<usize> {
-        self.owner.reap(self)
+        // The reaper sleeps on this page's struct page: one of ours only.
+        self.owner.reap(self).filter(|p| self.pfns().contains(p))
     }
 }
 
 #[pinned_drop]
 impl<T: PagemapOwner> PinnedDrop for DevPagemap<T> {
     fn drop(self: Pin<&mut Self>) {
+        // Nobody can map a page any more (the owner's users are gone); what is left are
+        // references without a mapping (a pipe, a GUP pin) and frees on their way.
+        self.wait_all_idle();
         // Stopped outside the mutex: `kthread_stop()` waits for the thread.
         let reaper = self.reaper.lock().take();
         drop(reaper);
         // SAFETY: by the type invariant the pagemap is registered; it is unregistered once.
-        unsafe { bindings::memunmap_pages(self.pgmap.get()) };
+        unsafe { bindings::memunmap_pages(self.raw_pgmap()) };
     }
 }

@@ -11,7 +11,7 @@
 
 use super::ffi;
 use core::{ffi::c_void, ptr::NonNull};
-use kernel::{bindings, error::from_err_ptr, prelude::*, types::Opaque};
+use kernel::{bindings, error::from_err_ptr, ffi::c_ulong, prelude::*, types::Opaque};
 
 /// The work a [`Reaper`] does.
 pub(crate) trait Reap: Sync {
@@ -20,19 +20,10 @@ pub(crate) trait Reap: Sync {
     fn reap(&self) -> Option<usize>;
 }
 
-/// What the C thread function is given.
-#[repr(C)]
-struct Args {
-    reap: unsafe extern "C" fn(*const c_void) -> usize,
-    data: *const c_void,
-    /// Set by [`Reaper::kick`], cleared by the thread.
-    kicked: Opaque<bindings::atomic_t>,
-}
-
 /// # Safety
 ///
 /// `data` is the `&T` given to [`Reaper::start`], still valid.
-unsafe extern "C" fn reap_trampoline<T: Reap>(data: *const c_void) -> usize {
+unsafe extern "C" fn reap_trampoline<T: Reap>(data: *const c_void) -> c_ulong {
     // SAFETY: `data` is the `&T` given to `Reaper::start`, which outlives the thread (the
     // reaper is stopped before it can go away).
     let this = unsafe { &*data.cast::<T>() };
@@ -46,7 +37,8 @@ unsafe extern "C" fn reap_trampoline<T: Reap>(data: *const c_void) -> usize {
 /// `task` is a thread started by `refdax_reaper_start()` with `args`, not yet stopped.
 pub(crate) struct Reaper {
     task: NonNull<bindings::task_struct>,
-    _args: KBox<Args>,
+    /// The thread's argument (`struct refdax_reaper_args`), which it reads and writes.
+    args: KBox<Opaque<ffi::refdax_reaper_args>>,
 }
 
 impl Reaper {
@@ -57,21 +49,19 @@ impl Reaper {
     /// `owner` must stay valid until the returned `Reaper` is dropped.
     pub(crate) unsafe fn start<T: Reap>(owner: &T) -> Result<Self> {
         let args = KBox::new(
-            Args {
-                reap: reap_trampoline::<T>,
+            Opaque::new(ffi::refdax_reaper_args {
+                reap: Some(reap_trampoline::<T>),
                 data: core::ptr::from_ref(owner).cast(),
-                kicked: Opaque::zeroed(),
-            },
+                kicked: bindings::atomic_t { counter: 0 },
+            }),
             GFP_KERNEL,
         )?;
         // SAFETY: `args` is valid until the thread is stopped (it is dropped after that).
-        let task = from_err_ptr(unsafe {
-            ffi::refdax_reaper_start(core::ptr::from_ref::<Args>(&args).cast_mut().cast())
-        })?;
+        let task = from_err_ptr(unsafe { ffi::refdax_reaper_start(args.get()) })?;
         // INVARIANT: `task` was just started with `args`, which the value keeps.
         Ok(Self {
             task: NonNull::new(task).ok_or(ENOMEM)?,
-            _args: args,
+            args,
         })
     }
 }
@@ -79,10 +69,8 @@ impl Reaper {
 impl Reaper {
     /// Tells the thread there may be work: a block became busy.
     pub(crate) fn kick(&self) {
-        // SAFETY: `_args` is the thread's argument, valid while `self` lives (type invariant).
-        unsafe {
-            ffi::refdax_reaper_kick(core::ptr::from_ref::<Args>(&self._args).cast_mut().cast())
-        };
+        // SAFETY: `args` is the thread's argument, valid while `self` lives (type invariant).
+        unsafe { ffi::refdax_reaper_kick(self.args.get()) };
     }
 }
 

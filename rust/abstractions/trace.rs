@@ -40,3 +40,17 @@ pub(crate) fn pmd_fallback(pgoff: usize, reason: u32) {
     // SAFETY: the trace wrapper only copies its scalar arguments into the ring buffer.
     unsafe { ffi::refdax_trace_pmd_fallback(pgoff, reason) };
 }
+
+/// `refdax_teardown_wait_start`: teardown found `referenced` folios still referenced, the
+/// first at `first_pfn`, and starts waiting for them.
+pub(crate) fn teardown_wait_start(referenced: usize, first_pfn: usize) {
+    // SAFETY: the trace wrapper only copies its scalar arguments into the ring buffer.
+    unsafe { ffi::refdax_trace_teardown_wait_start(referenced, first_pfn) };
+}
+
+/// `refdax_teardown_wait_end`: no folio is referenced any more, after `passes` scans and
+/// `waited_ns` of waiting.
+pub(crate) fn teardown_wait_end(passes: usize, waited_ns: u64) {
+    // SAFETY: the trace wrapper only copies its scalar arguments into the ring buffer.
+    unsafe { ffi::refdax_trace_teardown_wait_end(passes, waited_ns) };
+}

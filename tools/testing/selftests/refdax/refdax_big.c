@@ -62,8 +62,8 @@ FIXTURE_TEARDOWN(big)
 
 TEST_F_TIMEOUT(big, fill_map_truncate_fragment_unmount, 1500)
 {
-	long long total = refdax_stat("blocks_total"), freeb = refdax_stat("blocks_free");
-	long long pmd_faults = refdax_stat("pmd_faults");
+	long long total = refdax_stat(REFDAX_STAT_BLOCKS_TOTAL), freeb = refdax_stat(REFDAX_STAT_BLOCKS_FREE);
+	long long pmd_faults = refdax_stat(REFDAX_STAT_PMD_FAULTS);
 	long size = freeb * PAGE, quarter, holes = 0;
 	int seen = lockups(), fa, fb;
 	double t;
@@ -79,7 +79,7 @@ TEST_F_TIMEOUT(big, fill_map_truncate_fragment_unmount, 1500)
 	t = now();
 	ASSERT_EQ(0, fallocate(fa, 0, 0, size)) TH_LOG("fallocate: %s", strerror(errno));
 	TH_LOG("fallocate of %ld MiB: %.1f s", size >> 20, now() - t);
-	ASSERT_EQ(0, refdax_stat("blocks_free"));
+	ASSERT_EQ(0, refdax_stat(REFDAX_STAT_BLOCKS_FREE));
 	ASSERT_EQ(-1, fallocate(fa, FALLOC_FL_KEEP_SIZE, size, PAGE));
 	ASSERT_EQ(ENOSPC, errno);
 
@@ -90,10 +90,10 @@ TEST_F_TIMEOUT(big, fill_map_truncate_fragment_unmount, 1500)
 	for (long off = 0; off < size; off += PAGE)
 		p[off] = (char)(off >> 12);
 	TH_LOG("touching %ld pages: %.1f s, %lld PMD faults", size / PAGE, now() - t,
-	       refdax_stat("pmd_faults") - pmd_faults);
-	ASSERT_LE(size / PMD - 2, refdax_stat("pmd_faults") - pmd_faults);
+	       refdax_stat(REFDAX_STAT_PMD_FAULTS) - pmd_faults);
+	ASSERT_LE(size / PMD - 2, refdax_stat(REFDAX_STAT_PMD_FAULTS) - pmd_faults);
 	t = now();
-	ASSERT_LT(0, refdax_stat("folios_referenced"));
+	ASSERT_LT(0, refdax_stat(REFDAX_STAT_FOLIOS_REFERENCED));
 	TH_LOG("a scan of the range: %.1f s", now() - t);
 
 	/* Truncate it while mapped: the zap, then every block back. */
@@ -102,7 +102,7 @@ TEST_F_TIMEOUT(big, fill_map_truncate_fragment_unmount, 1500)
 	TH_LOG("truncate of the mapped file: %.1f s", now() - t);
 	ASSERT_EQ(0, munmap(p, size));
 	ASSERT_EQ(0, refdax_busy_settled());
-	ASSERT_EQ(total, refdax_stat("blocks_free") + refdax_stat("blocks_quarantined"));
+	ASSERT_EQ(total, refdax_stat(REFDAX_STAT_BLOCKS_FREE) + refdax_stat(REFDAX_STAT_BLOCKS_QUARANTINED));
 
 	/* Fragment: fill again, then punch every other page of the first quarter. */
 	ASSERT_EQ(0, fallocate(fa, 0, 0, size));
@@ -111,14 +111,14 @@ TEST_F_TIMEOUT(big, fill_map_truncate_fragment_unmount, 1500)
 	for (long off = 0; off < quarter; off += 2 * PAGE, holes++)
 		ASSERT_EQ(0, fallocate(fa, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, PAGE));
 	TH_LOG("%ld punches: %.1f s", holes, now() - t);
-	ASSERT_EQ(holes, refdax_stat("blocks_free"));
+	ASSERT_EQ(holes, refdax_stat(REFDAX_STAT_BLOCKS_FREE));
 	/* One allocation of all those scattered single blocks. */
 	fb = open(REFDAX_MNT "/b", O_CREAT | O_RDWR | O_TRUNC, 0644);
 	ASSERT_LE(0, fb);
 	t = now();
 	ASSERT_EQ(0, fallocate(fb, FALLOC_FL_KEEP_SIZE, 0, holes * PAGE));
 	TH_LOG("fallocate of %ld scattered blocks: %.1f s", holes, now() - t);
-	ASSERT_EQ(0, refdax_stat("blocks_free"));
+	ASSERT_EQ(0, refdax_stat(REFDAX_STAT_BLOCKS_FREE));
 	close(fa);
 	close(fb);
 
@@ -127,7 +127,7 @@ TEST_F_TIMEOUT(big, fill_map_truncate_fragment_unmount, 1500)
 	ASSERT_EQ(0, umount(REFDAX_MNT));
 	TH_LOG("unmount: %.1f s", now() - t);
 	ASSERT_EQ(0, refdax_busy_settled());
-	ASSERT_EQ(total, refdax_stat("blocks_free") + refdax_stat("blocks_quarantined"));
+	ASSERT_EQ(total, refdax_stat(REFDAX_STAT_BLOCKS_FREE) + refdax_stat(REFDAX_STAT_BLOCKS_QUARANTINED));
 	ASSERT_EQ(0, refdax_ensure_mounted());
 
 	ASSERT_EQ(seen, lockups()) TH_LOG("a CPU was held too long (see dmesg)");

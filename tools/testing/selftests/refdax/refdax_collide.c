@@ -199,7 +199,7 @@ FIXTURE_SETUP(collide)
 	self->s.dev_fd = open_pmem(&self->s.dev_size);
 	if (self->s.dev_fd < 0)
 		SKIP(return, "no pmem block device for the direct I/O");
-	free_blocks = refdax_stat("blocks_free");
+	free_blocks = refdax_stat(REFDAX_STAT_BLOCKS_FREE);
 	ASSERT_LT(2 * FILE_SIZE / PAGE, free_blocks) TH_LOG("too little pmem for the test");
 	ASSERT_EQ(0, sigaction(SIGBUS, &sa, NULL));
 	snprintf(self->path, sizeof(self->path), REFDAX_MNT "/collide-%d", getpid());
@@ -228,7 +228,7 @@ FIXTURE_TEARDOWN(collide)
 TEST_F_TIMEOUT(collide, dio_and_stores_race_punch_and_truncate, 600)
 {
 	long seconds = env_u64("REFDAX_COLLIDE_SECONDS") ?: 60;
-	long long pte0 = refdax_stat("pte_faults"), pmd0 = refdax_stat("pmd_faults");
+	long long pte0 = refdax_stat(REFDAX_STAT_PTE_FAULTS), pmd0 = refdax_stat(REFDAX_STAT_PMD_FAULTS);
 	int warnings = klog_count("WARNING:");
 	pthread_t t[WRITERS + 3];
 	struct shared *s = &self->s;
@@ -248,15 +248,15 @@ TEST_F_TIMEOUT(collide, dio_and_stores_race_punch_and_truncate, 600)
 
 	TH_LOG("%ld stores, %ld direct reads, %ld punches, %ld truncates, %ld/%ld upper touches faulted past EOF, %lld PTE and %lld PMD faults",
 	       s->stores, s->dio_reads, s->punches, s->truncates, s->upper_sigbus,
-	       s->upper_touches, refdax_stat("pte_faults") - pte0,
-	       refdax_stat("pmd_faults") - pmd0);
+	       s->upper_touches, refdax_stat(REFDAX_STAT_PTE_FAULTS) - pte0,
+	       refdax_stat(REFDAX_STAT_PMD_FAULTS) - pmd0);
 	/* The race ran. */
 	ASSERT_LT(0, s->punches);
 	ASSERT_LT(0, s->truncates);
 	ASSERT_LT(0, s->dio_reads);
-	ASSERT_LT(0, refdax_stat("pte_faults") - pte0);
+	ASSERT_LT(0, refdax_stat(REFDAX_STAT_PTE_FAULTS) - pte0);
 	if (variant->pmd)
-		ASSERT_LT(0, refdax_stat("pmd_faults") - pmd0);
+		ASSERT_LT(0, refdax_stat(REFDAX_STAT_PMD_FAULTS) - pmd0);
 	/* And nothing went wrong below EOF. */
 	EXPECT_EQ(0, s->sigbus_low);
 	EXPECT_EQ(0, s->dio_efault);
@@ -270,7 +270,7 @@ TEST_F_TIMEOUT(collide, dio_and_stores_race_punch_and_truncate, 600)
 	s->map = NULL;
 	ASSERT_EQ(0, ftruncate(s->fd, 0));
 	EXPECT_EQ(0, refdax_busy_settled());
-	EXPECT_EQ(0, refdax_stat("folios_referenced"));
+	EXPECT_EQ(0, refdax_stat(REFDAX_STAT_FOLIOS_REFERENCED));
 }
 
 TEST_HARNESS_MAIN

@@ -265,8 +265,8 @@ TEST_F(fs, statfs_counts_blocks)
 
 	ASSERT_EQ(0, statfs(REFDAX_MNT, &st));
 	ASSERT_EQ(PAGE, st.f_bsize);
-	ASSERT_EQ(refdax_stat("blocks_total"), (long long)st.f_blocks);
-	ASSERT_EQ(refdax_stat("blocks_free"), (long long)st.f_bfree);
+	ASSERT_EQ(refdax_stat(REFDAX_STAT_BLOCKS_TOTAL), (long long)st.f_blocks);
+	ASSERT_EQ(refdax_stat(REFDAX_STAT_BLOCKS_FREE), (long long)st.f_bfree);
 	ASSERT_EQ(st.f_bfree, st.f_bavail);
 	ASSERT_EQ(255, st.f_namelen);
 }
@@ -325,7 +325,7 @@ TEST_F_TIMEOUT(fs, enospc_writes_nothing, 600)
  */
 TEST_F(fs, fallocate_beyond_the_pool_is_enospc)
 {
-	long long total = refdax_stat("blocks_total"), freeb = free_blocks();
+	long long total = refdax_stat(REFDAX_STAT_BLOCKS_TOTAL), freeb = free_blocks();
 	int warnings = klog_count("WARNING:");
 	int fd = open("f", O_CREAT | O_RDWR, 0644);
 	struct stat st;
@@ -711,7 +711,7 @@ static bool page_as_written(const char *buf, ssize_t n)
  */
 TEST_F(fs, failslab_leaves_fs_consistent)
 {
-	long long total = refdax_stat("blocks_total"), in_files = 0;
+	long long total = refdax_stat(REFDAX_STAT_BLOCKS_TOTAL), in_files = 0;
 	long *enomem = mmap(NULL, sizeof(long), PROT_READ | PROT_WRITE,
 			    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	int status;
@@ -742,7 +742,7 @@ TEST_F(fs, failslab_leaves_fs_consistent)
 	TH_LOG("%ld refdax operations failed with ENOMEM", *enomem);
 	ASSERT_LT(0, *enomem);
 
-	ASSERT_EQ(0, refdax_stat("folios_referenced"));
+	ASSERT_EQ(0, refdax_stat(REFDAX_STAT_FOLIOS_REFERENCED));
 	ASSERT_EQ(0, refdax_busy_settled());
 	for (int i = 0; i < 8; i++) {
 		char name[16], buf[4096];
@@ -769,9 +769,9 @@ TEST_F(fs, failslab_leaves_fs_consistent)
 		in_files += st.st_blocks / 8;
 		close(fd);
 	}
-	ASSERT_EQ(total, refdax_stat("blocks_free") + in_files + refdax_stat("blocks_quarantined"));
+	ASSERT_EQ(total, refdax_stat(REFDAX_STAT_BLOCKS_FREE) + in_files + refdax_stat(REFDAX_STAT_BLOCKS_QUARANTINED));
 	ASSERT_EQ(0, system("rm -f f0 f1 f2 f3 f4 f5 f6 f7"));
-	ASSERT_EQ(total, refdax_stat("blocks_free") + refdax_stat("blocks_quarantined"));
+	ASSERT_EQ(total, refdax_stat(REFDAX_STAT_BLOCKS_FREE) + refdax_stat(REFDAX_STAT_BLOCKS_QUARANTINED));
 	munmap(enomem, sizeof(long));
 }
 

@@ -31,7 +31,7 @@ FIXTURE_SETUP(map)
 	snprintf(self->dir, sizeof(self->dir), REFDAX_MNT "/map.%d", getpid());
 	ASSERT_EQ(0, mkdir(self->dir, 0755));
 	ASSERT_EQ(0, chdir(self->dir));
-	ASSERT_EQ(0, refdax_stat("folios_referenced"));
+	ASSERT_EQ(0, refdax_stat(REFDAX_STAT_FOLIOS_REFERENCED));
 }
 
 FIXTURE_TEARDOWN(map)
@@ -45,7 +45,7 @@ FIXTURE_TEARDOWN(map)
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", self->dir);
 	EXPECT_EQ(0, system(cmd));
 	/* Whatever the test did, every folio is idle again and nothing waits. */
-	EXPECT_EQ(0, refdax_stat("folios_referenced"));
+	EXPECT_EQ(0, refdax_stat(REFDAX_STAT_FOLIOS_REFERENCED));
 	EXPECT_EQ(0, refdax_busy_settled());
 }
 
@@ -103,8 +103,8 @@ static unsigned long pfn_of(void *addr)
 
 TEST_F(map, touch_n_pages_then_munmap_frees_n)
 {
-	long long calls = refdax_stat("folio_free_calls");
-	long long faults = refdax_stat("pte_faults");
+	long long calls = refdax_stat(REFDAX_STAT_FOLIO_FREE_CALLS);
+	long long faults = refdax_stat(REFDAX_STAT_PTE_FAULTS);
 	unsigned long first = env_u64("REFDAX_PHYS") / PAGE;
 	unsigned long last = first + env_u64("REFDAX_SIZE") / PAGE;
 	int fd = open("f", O_CREAT | O_RDWR, 0644);
@@ -118,8 +118,8 @@ TEST_F(map, touch_n_pages_then_munmap_frees_n)
 	ASSERT_EQ(0, trace_refdax(1));
 	for (int i = 0; i < N; i++)
 		p[i * PAGE] = (char)i;
-	ASSERT_EQ(faults + N, refdax_stat("pte_faults"));
-	ASSERT_EQ(N, refdax_stat("folios_referenced"));
+	ASSERT_EQ(faults + N, refdax_stat(REFDAX_STAT_PTE_FAULTS));
+	ASSERT_EQ(N, refdax_stat(REFDAX_STAT_FOLIOS_REFERENCED));
 	ASSERT_EQ(N, trace_count("refdax_fault: "));
 	/* The PTEs map refdax's own pmem pages: the insert-page path, no pfn map. */
 	for (int i = 0; i < N; i++) {
@@ -130,9 +130,9 @@ TEST_F(map, touch_n_pages_then_munmap_frees_n)
 	ASSERT_EQ(0, msync(p, N * PAGE, MS_SYNC));
 	ASSERT_EQ(0, trace_refdax(1));
 	ASSERT_EQ(0, munmap(p, N * PAGE));
-	ASSERT_EQ(calls + N, refdax_stat("folio_free_calls"));
+	ASSERT_EQ(calls + N, refdax_stat(REFDAX_STAT_FOLIO_FREE_CALLS));
 	ASSERT_EQ(N, trace_count("refdax_folio_free: "));
-	ASSERT_EQ(0, refdax_stat("folios_referenced"));
+	ASSERT_EQ(0, refdax_stat(REFDAX_STAT_FOLIOS_REFERENCED));
 	close(fd);
 }
 
@@ -159,7 +159,7 @@ TEST_F(map, function_tracer_sees_every_free)
 
 TEST_F(map, populate_maps_at_mmap)
 {
-	long long faults = refdax_stat("pte_faults");
+	long long faults = refdax_stat(REFDAX_STAT_PTE_FAULTS);
 	int fd = make_file("f", N, 0x22);
 	char *p;
 
@@ -167,10 +167,10 @@ TEST_F(map, populate_maps_at_mmap)
 	p = mmap(NULL, N * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
 	ASSERT_NE(MAP_FAILED, p);
 	/* Mapped before any access. */
-	ASSERT_EQ(N, refdax_stat("folios_referenced"));
-	ASSERT_EQ(faults + N, refdax_stat("pte_faults"));
+	ASSERT_EQ(N, refdax_stat(REFDAX_STAT_FOLIOS_REFERENCED));
+	ASSERT_EQ(faults + N, refdax_stat(REFDAX_STAT_PTE_FAULTS));
 	ASSERT_EQ(0x22, p[5 * PAGE]);
-	ASSERT_EQ(faults + N, refdax_stat("pte_faults"));
+	ASSERT_EQ(faults + N, refdax_stat(REFDAX_STAT_PTE_FAULTS));
 	ASSERT_EQ(0, munmap(p, N * PAGE));
 	close(fd);
 }
@@ -182,7 +182,7 @@ TEST_F(map, populate_maps_at_mmap)
  */
 TEST_F(map, locked_mapping_populated_by_faults)
 {
-	long long faults = refdax_stat("pte_faults");
+	long long faults = refdax_stat(REFDAX_STAT_PTE_FAULTS);
 	long long calls;
 	int fd = make_file("f", N, 0x23);
 	char *p;
@@ -191,14 +191,14 @@ TEST_F(map, locked_mapping_populated_by_faults)
 	ASSERT_LE(0, fd);
 	p = mmap(NULL, N * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_LOCKED, fd, 0);
 	ASSERT_NE(MAP_FAILED, p);
-	ASSERT_EQ(N, refdax_stat("folios_referenced"));
-	ASSERT_EQ(faults + N, refdax_stat("pte_faults"));
+	ASSERT_EQ(N, refdax_stat(REFDAX_STAT_FOLIOS_REFERENCED));
+	ASSERT_EQ(faults + N, refdax_stat(REFDAX_STAT_PTE_FAULTS));
 	ASSERT_EQ(0x23, p[7 * PAGE]);
 	p[9 * PAGE] = 0x24;
-	ASSERT_EQ(faults + N, refdax_stat("pte_faults"));
-	calls = refdax_stat("folio_free_calls");
+	ASSERT_EQ(faults + N, refdax_stat(REFDAX_STAT_PTE_FAULTS));
+	calls = refdax_stat(REFDAX_STAT_FOLIO_FREE_CALLS);
 	ASSERT_EQ(0, munmap(p, N * PAGE));
-	ASSERT_EQ(calls + N, refdax_stat("folio_free_calls"));
+	ASSERT_EQ(calls + N, refdax_stat(REFDAX_STAT_FOLIO_FREE_CALLS));
 	close(fd);
 }
 
@@ -215,7 +215,7 @@ TEST_F(map, fork_child_refaults_and_exits)
 	ASSERT_NE(MAP_FAILED, p);
 	for (int i = 0; i < N; i++)
 		p[i * PAGE] = 0x44;
-	calls = refdax_stat("folio_free_calls");
+	calls = refdax_stat(REFDAX_STAT_FOLIO_FREE_CALLS);
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (pid == 0) {
@@ -228,11 +228,11 @@ TEST_F(map, fork_child_refaults_and_exits)
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	/* The child's references are gone, the parent's remain: nothing was freed. */
-	ASSERT_EQ(calls, refdax_stat("folio_free_calls"));
-	ASSERT_EQ(N, refdax_stat("folios_referenced"));
+	ASSERT_EQ(calls, refdax_stat(REFDAX_STAT_FOLIO_FREE_CALLS));
+	ASSERT_EQ(N, refdax_stat(REFDAX_STAT_FOLIOS_REFERENCED));
 	ASSERT_EQ(0x55, p[0]);
 	ASSERT_EQ(0, munmap(p, N * PAGE));
-	ASSERT_EQ(calls + N, refdax_stat("folio_free_calls"));
+	ASSERT_EQ(calls + N, refdax_stat(REFDAX_STAT_FOLIO_FREE_CALLS));
 	close(fd);
 }
 
@@ -271,7 +271,7 @@ TEST_F(map, private_write_leaves_pmem_untouched)
 
 TEST_F(map, mremap_mprotect_dontneed_partial_munmap)
 {
-	long long calls = refdax_stat("folio_free_calls");
+	long long calls = refdax_stat(REFDAX_STAT_FOLIO_FREE_CALLS);
 	int fd = make_file("f", 32, 0x12);
 	char *p, *q;
 
@@ -281,24 +281,24 @@ TEST_F(map, mremap_mprotect_dontneed_partial_munmap)
 	ASSERT_NE(MAP_FAILED, p);
 	for (int i = 0; i < 16; i++)
 		p[i * PAGE] = 1;
-	ASSERT_EQ(16, refdax_stat("folios_referenced"));
+	ASSERT_EQ(16, refdax_stat(REFDAX_STAT_FOLIOS_REFERENCED));
 	ASSERT_EQ(0, mprotect(p + 8 * PAGE, 8 * PAGE, PROT_READ));
 	ASSERT_EQ(0, madvise(p, 4 * PAGE, MADV_DONTNEED));
-	ASSERT_EQ(calls + 4, refdax_stat("folio_free_calls"));
+	ASSERT_EQ(calls + 4, refdax_stat(REFDAX_STAT_FOLIO_FREE_CALLS));
 	ASSERT_EQ(0, munmap(p + 4 * PAGE, 4 * PAGE));
-	ASSERT_EQ(calls + 8, refdax_stat("folio_free_calls"));
-	ASSERT_EQ(8, refdax_stat("folios_referenced"));
+	ASSERT_EQ(calls + 8, refdax_stat(REFDAX_STAT_FOLIO_FREE_CALLS));
+	ASSERT_EQ(8, refdax_stat(REFDAX_STAT_FOLIOS_REFERENCED));
 	/* Grow the read-only tail onto the rest of the file and touch the new part. */
 	q = mremap(p + 8 * PAGE, 8 * PAGE, 24 * PAGE, MREMAP_MAYMOVE);
 	ASSERT_NE(MAP_FAILED, q);
 	for (int i = 8; i < 24; i++)
 		ASSERT_EQ(0x12, q[i * PAGE]);
-	ASSERT_EQ(24, refdax_stat("folios_referenced"));
+	ASSERT_EQ(24, refdax_stat(REFDAX_STAT_FOLIOS_REFERENCED));
 	ASSERT_EQ(1, p[0]);		/* refaults after MADV_DONTNEED: the data stayed */
 	ASSERT_EQ(0, munmap(p, 4 * PAGE));
 	ASSERT_EQ(0, munmap(q, 24 * PAGE));
-	ASSERT_EQ(0, refdax_stat("folios_referenced"));
-	ASSERT_EQ(calls + 8 + 24 + 1, refdax_stat("folio_free_calls"));
+	ASSERT_EQ(0, refdax_stat(REFDAX_STAT_FOLIOS_REFERENCED));
+	ASSERT_EQ(calls + 8 + 24 + 1, refdax_stat(REFDAX_STAT_FOLIO_FREE_CALLS));
 	close(fd);
 }
 
@@ -421,7 +421,7 @@ TEST_F(map, read_write_mmap_coherence)
 TEST_F(map, truncate_while_mapped_elsewhere)
 {
 	int fd = make_file("f", 2, 0x21), go[2], done[2], status;
-	long long before = free_blocks(), released = refdax_stat("busy_released");
+	long long before = free_blocks(), released = refdax_stat(REFDAX_STAT_BUSY_RELEASED);
 	char c;
 	pid_t pid;
 
@@ -443,14 +443,14 @@ TEST_F(map, truncate_while_mapped_elsewhere)
 		_exit(2);
 	}
 	ASSERT_EQ(1, read(done[0], &c, 1));
-	ASSERT_EQ(2, refdax_stat("folios_referenced"));
+	ASSERT_EQ(2, refdax_stat(REFDAX_STAT_FOLIOS_REFERENCED));
 	ASSERT_EQ(0, trace_refdax(1));
 	ASSERT_EQ(0, ftruncate(fd, PAGE));
 	/* Zapped first, under the invalidate lock: the block is idle when it leaves. */
 	ASSERT_EQ(0, trace_count("refdax_block_busy: "));
 	ASSERT_EQ(1, trace_count("refdax_block_release: "));
-	ASSERT_EQ(released, refdax_stat("busy_released"));
-	ASSERT_EQ(0, refdax_stat("blocks_busy"));
+	ASSERT_EQ(released, refdax_stat(REFDAX_STAT_BUSY_RELEASED));
+	ASSERT_EQ(0, refdax_stat(REFDAX_STAT_BLOCKS_BUSY));
 	ASSERT_EQ(before + 1, free_blocks());
 	ASSERT_EQ(1, write(go[1], "g", 1));
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
@@ -465,7 +465,7 @@ TEST_F(map, truncate_while_mapped_elsewhere)
  */
 static void pinned_block_survives(struct __test_metadata *_metadata, bool punch)
 {
-	long long before = free_blocks(), released = refdax_stat("busy_released");
+	long long before = free_blocks(), released = refdax_stat(REFDAX_STAT_BUSY_RELEASED);
 	int fd = make_file("f", 4, 0), filler, pfd[2];
 	char pattern[PAGE], out[PAGE];
 	struct iovec iov;
@@ -483,14 +483,14 @@ static void pinned_block_survives(struct __test_metadata *_metadata, bool punch)
 	iov.iov_len = PAGE;
 	ASSERT_EQ(PAGE, vmsplice(pfd[1], &iov, 1, 0));
 	ASSERT_EQ(0, munmap(p, 4 * PAGE));
-	ASSERT_EQ(1, refdax_stat("folios_referenced"));
+	ASSERT_EQ(1, refdax_stat(REFDAX_STAT_FOLIOS_REFERENCED));
 
 	if (punch) {
 		ASSERT_EQ(0, fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 2 * PAGE, PAGE));
 	} else {
 		ASSERT_EQ(0, ftruncate(fd, 0));
 	}
-	ASSERT_EQ(1, refdax_stat("blocks_busy"));
+	ASSERT_EQ(1, refdax_stat(REFDAX_STAT_BLOCKS_BUSY));
 	/* The busy block is not free: fill everything that is, with zeroed blocks. */
 	filler = open("filler", O_CREAT | O_RDWR, 0644);
 	ASSERT_LE(0, filler);
@@ -506,7 +506,7 @@ static void pinned_block_survives(struct __test_metadata *_metadata, bool punch)
 	close(pfd[1]);
 	/* The last reference is gone: notified (or reaped), released, free again. */
 	ASSERT_EQ(0, refdax_busy_settled());
-	ASSERT_EQ(released + 1, refdax_stat("busy_released"));
+	ASSERT_EQ(released + 1, refdax_stat(REFDAX_STAT_BUSY_RELEASED));
 	ASSERT_EQ(1, free_blocks());
 	close(filler);
 	ASSERT_EQ(0, unlink("filler"));
@@ -574,11 +574,11 @@ TEST_F_TIMEOUT(map, fault_on_full_fs_is_sigbus, 600)
  */
 TEST_F(map, memory_failure_quarantines_the_block)
 {
-	long long total = refdax_stat("blocks_total"), q = refdax_stat("blocks_quarantined");
-	long long poisoned = refdax_stat("pages_poisoned");
+	long long total = refdax_stat(REFDAX_STAT_BLOCKS_TOTAL), q = refdax_stat(REFDAX_STAT_BLOCKS_QUARANTINED);
+	long long poisoned = refdax_stat(REFDAX_STAT_PAGES_POISONED);
 	long win = 512 * PAGE;
-	long long pmd = refdax_stat("pmd_faults");
-	long long fb_poisoned = refdax_stat("pmd_fallback_poisoned");
+	long long pmd = refdax_stat(REFDAX_STAT_PMD_FAULTS);
+	long long fb_poisoned = refdax_stat(REFDAX_STAT_PMD_FALLBACK_POISONED);
 	char buf[PAGE];
 	int fd = open("f", O_CREAT | O_RDWR, 0644), fd2;
 	char *p;
@@ -594,10 +594,10 @@ TEST_F(map, memory_failure_quarantines_the_block)
 	ASSERT_NE(MAP_FAILED, p);
 	for (long i = 0; i < 2 * 512; i++)
 		ASSERT_EQ(0x44, p[i * PAGE]);
-	ASSERT_EQ(pmd + 2, refdax_stat("pmd_faults"));
+	ASSERT_EQ(pmd + 2, refdax_stat(REFDAX_STAT_PMD_FAULTS));
 
 	ASSERT_EQ(0, madvise(p + 3 * PAGE, PAGE, MADV_HWPOISON)) TH_LOG("madvise: %s", strerror(errno));
-	ASSERT_EQ(poisoned + 1, refdax_stat("pages_poisoned"));
+	ASSERT_EQ(poisoned + 1, refdax_stat(REFDAX_STAT_PAGES_POISONED));
 	ASSERT_TRUE(poison_sigbus_at(p + 3 * PAGE));
 	ASSERT_TRUE(poison_sigbus_here(p + 3 * PAGE)) TH_LOG("this process's PTE was not zapped");
 	ASSERT_EQ(0x44, p[2 * PAGE]);
@@ -617,15 +617,15 @@ TEST_F(map, memory_failure_quarantines_the_block)
 		if (i != 512 + 7)
 			ASSERT_EQ(0x44, p[i * PAGE]);
 	/* That window cannot be a PMD any more, and refdax says why. */
-	ASSERT_EQ(pmd + 2, refdax_stat("pmd_faults"));
-	ASSERT_LT(fb_poisoned, refdax_stat("pmd_fallback_poisoned"));
+	ASSERT_EQ(pmd + 2, refdax_stat(REFDAX_STAT_PMD_FAULTS));
+	ASSERT_LT(fb_poisoned, refdax_stat(REFDAX_STAT_PMD_FALLBACK_POISONED));
 	ASSERT_EQ(0, munmap(p, 2 * win));
 	close(fd);
 
 	/* Gone with the file: out of service, never free again. */
 	ASSERT_EQ(0, unlink("f"));
-	ASSERT_EQ(q + 2, refdax_stat("blocks_quarantined"));
-	ASSERT_EQ(total, refdax_stat("blocks_free") + refdax_stat("blocks_quarantined"));
+	ASSERT_EQ(q + 2, refdax_stat(REFDAX_STAT_BLOCKS_QUARANTINED));
+	ASSERT_EQ(total, refdax_stat(REFDAX_STAT_BLOCKS_FREE) + refdax_stat(REFDAX_STAT_BLOCKS_QUARANTINED));
 	fd2 = make_file("g", 64, 0x55);
 	ASSERT_LE(0, fd2);
 	close(fd2);

@@ -51,8 +51,8 @@ TEST_F_TIMEOUT(module, load_unload_20_times, 600)
 		ASSERT_TRUE(refdax_loaded());
 		ASSERT_TRUE(iomem_has("refdax"));
 		ASSERT_EQ(0, access(REFDAX_STATS, R_OK));
-		ASSERT_EQ((long long)(self->size / 4096), refdax_stat("pages_total"));
-		ASSERT_EQ((long long)self->phys, refdax_stat("phys_addr"));
+		ASSERT_EQ((long long)(self->size / 4096), refdax_stat(REFDAX_STAT_PAGES_TOTAL));
+		ASSERT_EQ((long long)self->phys, refdax_stat(REFDAX_STAT_PHYS_ADDR));
 		ASSERT_EQ(0, refdax_unload()) TH_LOG("unload %d", i);
 		ASSERT_FALSE(refdax_loaded());
 		ASSERT_FALSE(iomem_has("refdax"));
@@ -155,7 +155,7 @@ TEST_F(module, lazy_umount_with_a_mapped_file)
 	char *p;
 
 	ASSERT_EQ(0, refdax_ensure_mounted());
-	total = refdax_stat("blocks_total");
+	total = refdax_stat(REFDAX_STAT_BLOCKS_TOTAL);
 	fd = open(REFDAX_MNT "/lazy", O_CREAT | O_RDWR, 0644);
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, ftruncate(fd, 16 * 4096));
@@ -171,11 +171,11 @@ TEST_F(module, lazy_umount_with_a_mapped_file)
 	ASSERT_EQ(EBUSY, errno);
 	ASSERT_NE(0, refdax_unload());
 	ASSERT_TRUE(refdax_loaded());
-	ASSERT_EQ(2, refdax_stat("folios_referenced"));
+	ASSERT_EQ(2, refdax_stat(REFDAX_STAT_FOLIOS_REFERENCED));
 	ASSERT_EQ(0, munmap(p, 16 * 4096));
 	/* The last user gone, the superblock and its file are gone. */
-	ASSERT_EQ(0, refdax_stat("folios_referenced"));
-	ASSERT_EQ(total, refdax_stat("blocks_free") + refdax_stat("blocks_quarantined"));
+	ASSERT_EQ(0, refdax_stat(REFDAX_STAT_FOLIOS_REFERENCED));
+	ASSERT_EQ(total, refdax_stat(REFDAX_STAT_BLOCKS_FREE) + refdax_stat(REFDAX_STAT_BLOCKS_QUARANTINED));
 	ASSERT_EQ(0, mount("none", REFDAX_MNT, "refdax", 0, NULL));
 	ASSERT_EQ(-1, access(REFDAX_MNT "/lazy", F_OK));
 }
@@ -186,8 +186,8 @@ TEST_F_TIMEOUT(module, unload_waits_for_spliced_page, 300)
 	static const char waited[] = "; 1 folios still referenced, the first at pfn";
 	char pattern[4096], out[4096];
 	struct iovec iov;
-	int fd, pfd[2], status, logged;
-	pid_t pid;
+	int fd, pfd[2], status, rstatus, logged;
+	pid_t pid, reader;
 	char *p;
 
 	for (int i = 0; i < 4096; i++)
@@ -206,8 +206,12 @@ TEST_F_TIMEOUT(module, unload_waits_for_spliced_page, 300)
 	close(fd);
 	ASSERT_EQ(0, unlink(REFDAX_MNT "/spliced"));
 	ASSERT_EQ(0, umount(REFDAX_MNT));
-	ASSERT_EQ(1, refdax_stat("folios_referenced"));
+	ASSERT_EQ(1, refdax_stat(REFDAX_STAT_FOLIOS_REFERENCED));
 
+	/* The wait is traced: its start now, its end when the page comes back. */
+	ASSERT_EQ(0, write_file(TRACEFS "/events/refdax/refdax_teardown_wait_start/enable", "1"));
+	ASSERT_EQ(0, write_file(TRACEFS "/events/refdax/refdax_teardown_wait_end/enable", "1"));
+	ASSERT_EQ(0, write_file(TRACEFS "/trace", ""));
 	logged = klog_count(waited);
 	pid = fork();
 	ASSERT_LE(0, pid);
@@ -233,11 +237,42 @@ TEST_F_TIMEOUT(module, unload_waits_for_spliced_page, 300)
 	ASSERT_LT(logged, klog_count(waited));
 	ASSERT_EQ(0, waitpid(pid, &status, WNOHANG));
 	ASSERT_TRUE(iomem_has("refdax"));
+	ASSERT_EQ(1, trace_count("refdax_teardown_wait_start: referenced=1 first_pfn=0x"));
+	ASSERT_EQ(0, trace_count("refdax_teardown_wait_end:"));
+	/*
+	 * The end event is read from trace_pipe as it happens: once the module is gone the
+	 * kernel empties the trace buffer (its events were used), so it cannot be read after.
+	 */
+	reader = fork();
+	ASSERT_LE(0, reader);
+	if (reader == 0) {
+		static const char want[] = "refdax_teardown_wait_end: passes=";
+		static char seen[1 << 16];
+		size_t len = 0;
+		int tp = open(TRACEFS "/trace_pipe", O_RDONLY);
+
+		alarm(120);
+		while (tp >= 0 && len < sizeof(seen) - 1) {
+			ssize_t n = read(tp, seen + len, sizeof(seen) - 1 - len);
+
+			if (n <= 0)
+				break;
+			len += n;
+			seen[len] = 0;
+			if (strstr(seen, want))
+				_exit(0);
+		}
+		_exit(1);
+	}
+	usleep(200000);
 	ASSERT_EQ(4096, read(pfd[0], out, 4096));
 	ASSERT_EQ(0, memcmp(pattern, out, 4096));
 	close(pfd[0]);
 	close(pfd[1]);
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_EQ(reader, waitpid(reader, &rstatus, 0));
+	EXPECT_TRUE(WIFEXITED(rstatus) && WEXITSTATUS(rstatus) == 0)
+		TH_LOG("no refdax_teardown_wait_end event in trace_pipe (status %#x)", rstatus);
 	/* The signals are delivered once the unload is done. */
 	ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGINT) TH_LOG("status %#x", status);
 	ASSERT_FALSE(refdax_loaded());

@@ -30,15 +30,36 @@ FIXTURE_TEARDOWN(notify)
 
 TEST_F(notify, stats_has_every_counter)
 {
+	/* Every line the header names, in its order. */
 	static const char *const keys[] = {
-		"notify_mode", "phys_addr", "pages_total", "folios_referenced", "pte_faults",
-		"pmd_faults", "pmd_folios_built", "pmd_folios_split", "pmd_fallbacks",
-		"pmd_fallback_misaligned", "pmd_fallback_short_extent", "pmd_fallback_file_end",
-		"pmd_fallback_subpages_mapped", "pmd_fallback_private_write",
-		"pmd_fallback_pte_only", "pmd_fallback_no_memory", "pmd_fallback_poisoned",
-		"pmd_fallback_unsettled", "folio_free_calls", "busy_released",
-		"blocks_total", "blocks_free", "blocks_busy", "blocks_quarantined",
-		"pages_poisoned", "probes", "scan_pages", "scan_ns",
+		REFDAX_STAT_NOTIFY_MODE,
+		REFDAX_STAT_PHYS_ADDR,
+		REFDAX_STAT_PAGES_TOTAL,
+		REFDAX_STAT_FOLIOS_REFERENCED,
+		REFDAX_STAT_PTE_FAULTS,
+		REFDAX_STAT_PMD_FAULTS,
+		REFDAX_STAT_PMD_FOLIOS_BUILT,
+		REFDAX_STAT_PMD_FOLIOS_SPLIT,
+		REFDAX_STAT_PMD_FALLBACKS,
+		REFDAX_STAT_PMD_FALLBACK_MISALIGNED,
+		REFDAX_STAT_PMD_FALLBACK_SHORT_EXTENT,
+		REFDAX_STAT_PMD_FALLBACK_FILE_END,
+		REFDAX_STAT_PMD_FALLBACK_SUBPAGES_MAPPED,
+		REFDAX_STAT_PMD_FALLBACK_PRIVATE_WRITE,
+		REFDAX_STAT_PMD_FALLBACK_PTE_ONLY,
+		REFDAX_STAT_PMD_FALLBACK_NO_MEMORY,
+		REFDAX_STAT_PMD_FALLBACK_POISONED,
+		REFDAX_STAT_PMD_FALLBACK_UNSETTLED,
+		REFDAX_STAT_FOLIO_FREE_CALLS,
+		REFDAX_STAT_BUSY_RELEASED,
+		REFDAX_STAT_BLOCKS_TOTAL,
+		REFDAX_STAT_BLOCKS_FREE,
+		REFDAX_STAT_BLOCKS_BUSY,
+		REFDAX_STAT_BLOCKS_QUARANTINED,
+		REFDAX_STAT_PAGES_POISONED,
+		REFDAX_STAT_PROBES,
+		REFDAX_STAT_SCAN_PAGES,
+		REFDAX_STAT_SCAN_NS,
 	};
 	const size_t nkeys = sizeof(keys) / sizeof(keys[0]);
 	char *stats = read_file(REFDAX_STATS), *p;
@@ -61,9 +82,9 @@ TEST_F(notify, stats_has_every_counter)
 	long long sum = 0;
 
 	for (size_t i = 0; i < nkeys; i++)
-		if (!strncmp(keys[i], "pmd_fallback_", 13))
+		if (!strncmp(keys[i], "pmd_fallback_", strlen("pmd_fallback_")))
 			sum += refdax_stat(keys[i]);
-	EXPECT_EQ(refdax_stat("pmd_fallbacks"), sum);
+	EXPECT_EQ(refdax_stat(REFDAX_STAT_PMD_FALLBACKS), sum);
 	free(stats);
 }
 
@@ -79,23 +100,23 @@ TEST_F(notify, notify_mode_matches_the_kernel_built)
 	if (!patches)
 		SKIP(return, "REFDAX_KERNEL_PATCHES not set: run from the refdax guest");
 	if (!strcmp(patches, "none")) {
-		ASSERT_TRUE(refdax_stat_is("notify_mode", "wake_var"));
+		ASSERT_TRUE(refdax_stat_is(REFDAX_STAT_NOTIFY_MODE, REFDAX_NOTIFY_WAKE_VAR));
 	} else {
-		ASSERT_TRUE(refdax_stat_is("notify_mode", "folio_free"))
+		ASSERT_TRUE(refdax_stat_is(REFDAX_STAT_NOTIFY_MODE, REFDAX_NOTIFY_FOLIO_FREE))
 			TH_LOG("kernel built with patches '%s' but refdax saw no folio_free call", patches);
 	}
 }
 
 TEST_F(notify, kernel_calls_folio_free_for_fs_dax)
 {
-	long long before = refdax_stat("folio_free_calls");
+	long long before = refdax_stat(REFDAX_STAT_FOLIO_FREE_CALLS);
 
 	NEEDS_FOLIO_FREE();
-	if (!refdax_stat_is("notify_mode", "folio_free"))
+	if (!refdax_stat_is(REFDAX_STAT_NOTIFY_MODE, REFDAX_NOTIFY_FOLIO_FREE))
 		SKIP(return, "stock kernel: folio_free is not called for FS DAX folios");
 	ASSERT_LE(0, before);
 	ASSERT_EQ(0, write_file(REFDAX_DEBUGFS "/probe_free", "1"));
-	ASSERT_EQ(before + 1, refdax_stat("folio_free_calls"));
+	ASSERT_EQ(before + 1, refdax_stat(REFDAX_STAT_FOLIO_FREE_CALLS));
 }
 
 TEST_F(notify, free_is_traced)
@@ -103,7 +124,7 @@ TEST_F(notify, free_is_traced)
 	char want[64], *trace;
 
 	NEEDS_FOLIO_FREE();
-	if (!refdax_stat_is("notify_mode", "folio_free"))
+	if (!refdax_stat_is(REFDAX_STAT_NOTIFY_MODE, REFDAX_NOTIFY_FOLIO_FREE))
 		SKIP(return, "stock kernel: folio_free is not called for FS DAX folios");
 	ASSERT_EQ(0, write_file(TRACEFS "/events/refdax/refdax_folio_free/enable", "1"));
 	ASSERT_EQ(0, write_file(TRACEFS "/trace", ""));
@@ -121,7 +142,7 @@ TEST_F(notify, function_tracer_names_the_callback)
 	char *trace;
 
 	NEEDS_FOLIO_FREE();
-	if (!refdax_stat_is("notify_mode", "folio_free"))
+	if (!refdax_stat_is(REFDAX_STAT_NOTIFY_MODE, REFDAX_NOTIFY_FOLIO_FREE))
 		SKIP(return, "stock kernel: folio_free is not called for FS DAX folios");
 	ASSERT_EQ(0, write_file(TRACEFS "/set_ftrace_filter", "refdax_folio_free"));
 	ASSERT_EQ(0, write_file(TRACEFS "/current_tracer", "function"));

@@ -36,7 +36,7 @@ FIXTURE_SETUP(name)								\
 	snprintf(self->dir, sizeof(self->dir), REFDAX_MNT "/pmd.%d", getpid());	\
 	ASSERT_EQ(0, mkdir(self->dir, 0755));					\
 	ASSERT_EQ(0, chdir(self->dir));						\
-	ASSERT_EQ(0, refdax_stat("folios_referenced"));				\
+	ASSERT_EQ(0, refdax_stat(REFDAX_STAT_FOLIOS_REFERENCED));				\
 }										\
 										\
 FIXTURE_TEARDOWN(name)								\
@@ -47,7 +47,7 @@ FIXTURE_TEARDOWN(name)								\
 	chdir("/");								\
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", self->dir);			\
 	EXPECT_EQ(0, system(cmd));						\
-	EXPECT_EQ(0, refdax_stat("folios_referenced"));				\
+	EXPECT_EQ(0, refdax_stat(REFDAX_STAT_FOLIOS_REFERENCED));				\
 	EXPECT_EQ(0, refdax_busy_settled());				\
 }
 
@@ -148,13 +148,8 @@ static char *map_filled_and_pin(int fd, int c, long page, int pfd[2])
 	return p;
 }
 
-static long long fallbacks(const char *reason)
-{
-	char name[64];
-
-	snprintf(name, sizeof(name), "pmd_fallback_%s", reason);
-	return refdax_stat(name);
-}
+/* The count of one fallback reason: fallbacks(MISALIGNED) reads pmd_fallback_misaligned. */
+#define fallbacks(reason) refdax_stat(REFDAX_STAT_PMD_FALLBACK_##reason)
 
 /* The largest multiple of 2 MiB up to 1 GiB that leaves half of the free blocks free. */
 static long big_size(void)
@@ -167,8 +162,8 @@ static long big_size(void)
 TEST_F(pmd, one_fault_per_2mib_and_one_order9_free)
 {
 	long size = big_size(), n = size / PMD;
-	long long pmd_faults = refdax_stat("pmd_faults"), pte_faults = refdax_stat("pte_faults");
-	long long built = refdax_stat("pmd_folios_built"), split = refdax_stat("pmd_folios_split");
+	long long pmd_faults = refdax_stat(REFDAX_STAT_PMD_FAULTS), pte_faults = refdax_stat(REFDAX_STAT_PTE_FAULTS);
+	long long built = refdax_stat(REFDAX_STAT_PMD_FOLIOS_BUILT), split = refdax_stat(REFDAX_STAT_PMD_FOLIOS_SPLIT);
 	long long calls;
 	long flt;
 	int fd;
@@ -187,27 +182,27 @@ TEST_F(pmd, one_fault_per_2mib_and_one_order9_free)
 	touch(p, size, 0);
 	flt = minor_faults() - flt;
 	EXPECT_EQ(n, flt);
-	ASSERT_EQ(pmd_faults + n, refdax_stat("pmd_faults"));
-	ASSERT_EQ(pte_faults, refdax_stat("pte_faults"));
-	ASSERT_EQ(built + n, refdax_stat("pmd_folios_built"));
-	ASSERT_EQ(n, refdax_stat("folios_referenced"));
+	ASSERT_EQ(pmd_faults + n, refdax_stat(REFDAX_STAT_PMD_FAULTS));
+	ASSERT_EQ(pte_faults, refdax_stat(REFDAX_STAT_PTE_FAULTS));
+	ASSERT_EQ(built + n, refdax_stat(REFDAX_STAT_PMD_FOLIOS_BUILT));
+	ASSERT_EQ(n, refdax_stat(REFDAX_STAT_FOLIOS_REFERENCED));
 	ASSERT_TRUE(pfns_contiguous(p, size));
 	ASSERT_TRUE(touched(p, size, 0));
 
 	ASSERT_EQ(0, trace_refdax(1));
-	calls = refdax_stat("folio_free_calls");
+	calls = refdax_stat(REFDAX_STAT_FOLIO_FREE_CALLS);
 	ASSERT_EQ(0, munmap(p, size));
-	ASSERT_EQ(calls + n, refdax_stat("folio_free_calls"));
+	ASSERT_EQ(calls + n, refdax_stat(REFDAX_STAT_FOLIO_FREE_CALLS));
 	ASSERT_EQ(n, trace_count(" order=9 "));
-	ASSERT_EQ(split + n, refdax_stat("pmd_folios_split"));
-	ASSERT_EQ(0, refdax_stat("folios_referenced"));
+	ASSERT_EQ(split + n, refdax_stat(REFDAX_STAT_PMD_FOLIOS_SPLIT));
+	ASSERT_EQ(0, refdax_stat(REFDAX_STAT_FOLIOS_REFERENCED));
 
 	/* Split back into pages, the extent maps again with one PMD per window. */
 	p = map_shared(fd, size);
 	ASSERT_NE(MAP_FAILED, p);
 	ASSERT_TRUE(touched(p, size, 0));
-	ASSERT_EQ(pmd_faults + 2 * n, refdax_stat("pmd_faults"));
-	ASSERT_EQ(built + 2 * n, refdax_stat("pmd_folios_built"));
+	ASSERT_EQ(pmd_faults + 2 * n, refdax_stat(REFDAX_STAT_PMD_FAULTS));
+	ASSERT_EQ(built + 2 * n, refdax_stat(REFDAX_STAT_PMD_FOLIOS_BUILT));
 	ASSERT_EQ(0, munmap(p, size));
 	close(fd);
 }
@@ -232,8 +227,8 @@ TEST_F(pmd, fault_event_shows_order_9)
 /* A window whose file offset is not 2 MiB aligned in the VMA is mapped with PTEs. */
 TEST_F(pmd, fallback_misaligned)
 {
-	long long before = fallbacks("misaligned"), pte = refdax_stat("pte_faults");
-	long long pmd = refdax_stat("pmd_faults");
+	long long before = fallbacks(MISALIGNED), pte = refdax_stat(REFDAX_STAT_PTE_FAULTS);
+	long long pmd = refdax_stat(REFDAX_STAT_PMD_FAULTS);
 	int fd = sized_file("f", 3 * PMD);
 	char *p;
 
@@ -242,19 +237,19 @@ TEST_F(pmd, fallback_misaligned)
 	p = mmap(NULL, 2 * PMD, PROT_READ | PROT_WRITE, MAP_SHARED, fd, PAGE);
 	ASSERT_NE(MAP_FAILED, p);
 	p[0] = 1;
-	ASSERT_EQ(before + 1, fallbacks("misaligned"));
-	ASSERT_EQ(pte + 1, refdax_stat("pte_faults"));
-	ASSERT_EQ(pmd, refdax_stat("pmd_faults"));
+	ASSERT_EQ(before + 1, fallbacks(MISALIGNED));
+	ASSERT_EQ(pte + 1, refdax_stat(REFDAX_STAT_PTE_FAULTS));
+	ASSERT_EQ(pmd, refdax_stat(REFDAX_STAT_PMD_FAULTS));
 	/* ... while the window at file offset 2 MiB, inside the VMA, is a PMD. */
 	p[PMD - PAGE] = 2;
-	ASSERT_EQ(pmd + 1, refdax_stat("pmd_faults"));
+	ASSERT_EQ(pmd + 1, refdax_stat(REFDAX_STAT_PMD_FAULTS));
 	ASSERT_EQ(0, munmap(p, 2 * PMD));
 	close(fd);
 }
 
 TEST_F(pmd, fallback_file_end)
 {
-	long long before = fallbacks("file_end"), pmd = refdax_stat("pmd_faults");
+	long long before = fallbacks(FILE_END), pmd = refdax_stat(REFDAX_STAT_PMD_FAULTS);
 	int fd = sized_file("f", PMD + PMD / 2);
 	char *p;
 
@@ -262,10 +257,10 @@ TEST_F(pmd, fallback_file_end)
 	p = map_shared(fd, 2 * PMD);
 	ASSERT_NE(MAP_FAILED, p);
 	p[0] = 1;
-	ASSERT_EQ(pmd + 1, refdax_stat("pmd_faults"));
+	ASSERT_EQ(pmd + 1, refdax_stat(REFDAX_STAT_PMD_FAULTS));
 	p[PMD] = 2;
-	ASSERT_EQ(before + 1, fallbacks("file_end"));
-	ASSERT_EQ(pmd + 1, refdax_stat("pmd_faults"));
+	ASSERT_EQ(before + 1, fallbacks(FILE_END));
+	ASSERT_EQ(pmd + 1, refdax_stat(REFDAX_STAT_PMD_FAULTS));
 	ASSERT_EQ(0, munmap(p, 2 * PMD));
 	close(fd);
 }
@@ -276,7 +271,7 @@ TEST_F(pmd, fallback_file_end)
  */
 TEST_F(pmd, fallback_short_extent)
 {
-	long long before = fallbacks("short_extent"), pmd = refdax_stat("pmd_faults");
+	long long before = fallbacks(SHORT_EXTENT), pmd = refdax_stat(REFDAX_STAT_PMD_FAULTS);
 	int fd = open("a", O_CREAT | O_RDWR, 0644), other = open("b", O_CREAT | O_RDWR, 0644);
 	char buf[PAGE];
 	char *p;
@@ -291,8 +286,8 @@ TEST_F(pmd, fallback_short_extent)
 	p = map_shared(fd, PMD);
 	ASSERT_NE(MAP_FAILED, p);
 	ASSERT_EQ(5, p[5 * PAGE]);
-	ASSERT_EQ(before + 1, fallbacks("short_extent"));
-	ASSERT_EQ(pmd, refdax_stat("pmd_faults"));
+	ASSERT_EQ(before + 1, fallbacks(SHORT_EXTENT));
+	ASSERT_EQ(pmd, refdax_stat(REFDAX_STAT_PMD_FAULTS));
 	ASSERT_EQ(0, munmap(p, PMD));
 	close(other);
 	close(fd);
@@ -304,7 +299,7 @@ TEST_F(pmd, fallback_short_extent)
  */
 TEST_F(pmd, fallback_subpages_mapped_and_mixed_use)
 {
-	long long before = fallbacks("subpages_mapped"), pmd = refdax_stat("pmd_faults");
+	long long before = fallbacks(SUBPAGES_MAPPED), pmd = refdax_stat(REFDAX_STAT_PMD_FAULTS);
 	int fd = sized_file("f", 2 * PMD);
 	char *a, *b;
 
@@ -316,10 +311,10 @@ TEST_F(pmd, fallback_subpages_mapped_and_mixed_use)
 	b = map_shared(fd, 2 * PMD);
 	ASSERT_NE(MAP_FAILED, b);
 	ASSERT_EQ(0x5a, b[PAGE]);
-	ASSERT_EQ(before + 1, fallbacks("subpages_mapped"));
+	ASSERT_EQ(before + 1, fallbacks(SUBPAGES_MAPPED));
 	/* The second window, untouched by a, is a PMD in b. */
 	b[PMD + 3 * PAGE] = 0x6b;
-	ASSERT_EQ(pmd + 1, refdax_stat("pmd_faults"));
+	ASSERT_EQ(pmd + 1, refdax_stat(REFDAX_STAT_PMD_FAULTS));
 	ASSERT_EQ(0x6b, a[PMD + 2 * PAGE]);
 	ASSERT_EQ(0, munmap(a, 2 * PMD));
 	ASSERT_EQ(0, munmap(b, 2 * PMD));
@@ -332,7 +327,7 @@ TEST_F(pmd, fallback_subpages_mapped_and_mixed_use)
  */
 TEST_F(pmd, fallback_private_write)
 {
-	long long before = fallbacks("private_write"), pmd, split;
+	long long before = fallbacks(PRIVATE_WRITE), pmd, split;
 	int fd = sized_file("f", PMD);
 	char *s, *p;
 
@@ -346,18 +341,18 @@ TEST_F(pmd, fallback_private_write)
 	p = mmap(NULL, PMD, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
 	ASSERT_NE(MAP_FAILED, p);
 	p[5 * PAGE] = 'x';
-	ASSERT_EQ(before + 1, fallbacks("private_write"));
+	ASSERT_EQ(before + 1, fallbacks(PRIVATE_WRITE));
 	ASSERT_EQ('x', p[5 * PAGE]);
 	ASSERT_EQ(0, munmap(p, PMD));
 
-	pmd = refdax_stat("pmd_faults");
+	pmd = refdax_stat(REFDAX_STAT_PMD_FAULTS);
 	p = mmap(NULL, PMD, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
 	ASSERT_NE(MAP_FAILED, p);
 	ASSERT_TRUE(touched(p, PMD, 7));
-	ASSERT_EQ(pmd + 1, refdax_stat("pmd_faults"));
-	split = refdax_stat("pmd_folios_split");
+	ASSERT_EQ(pmd + 1, refdax_stat(REFDAX_STAT_PMD_FAULTS));
+	split = refdax_stat(REFDAX_STAT_PMD_FOLIOS_SPLIT);
 	p[6 * PAGE] = 'y';
-	ASSERT_EQ(split + 1, refdax_stat("pmd_folios_split"));
+	ASSERT_EQ(split + 1, refdax_stat(REFDAX_STAT_PMD_FOLIOS_SPLIT));
 	ASSERT_EQ('y', p[6 * PAGE]);
 	ASSERT_EQ(7 + 7, p[7 * PAGE]);
 	ASSERT_EQ(0, munmap(p, PMD));
@@ -389,17 +384,17 @@ TEST(pte_only_mount_option)
 	ASSERT_EQ(0, refdax_ensure_mounted());
 	ASSERT_EQ(0, chdir("/"));
 	ASSERT_EQ(0, remount_with("pte_only"));
-	before = fallbacks("pte_only");
-	pmd = refdax_stat("pmd_faults");
-	pte = refdax_stat("pte_faults");
+	before = fallbacks(PTE_ONLY);
+	pmd = refdax_stat(REFDAX_STAT_PMD_FAULTS);
+	pte = refdax_stat(REFDAX_STAT_PTE_FAULTS);
 	fd = sized_file(REFDAX_MNT "/pte_only", PMD);
 	ASSERT_LE(0, fd);
 	p = map_shared(fd, PMD);
 	ASSERT_NE(MAP_FAILED, p);
 	touch(p, PMD, 0);
-	EXPECT_EQ(before + 1, fallbacks("pte_only"));
-	EXPECT_EQ(pmd, refdax_stat("pmd_faults"));
-	EXPECT_EQ(pte + PER_PMD, refdax_stat("pte_faults"));
+	EXPECT_EQ(before + 1, fallbacks(PTE_ONLY));
+	EXPECT_EQ(pmd, refdax_stat(REFDAX_STAT_PMD_FAULTS));
+	EXPECT_EQ(pte + PER_PMD, refdax_stat(REFDAX_STAT_PTE_FAULTS));
 	ASSERT_EQ(0, munmap(p, PMD));
 	close(fd);
 	ASSERT_EQ(0, unlink(REFDAX_MNT "/pte_only"));
@@ -437,8 +432,8 @@ TEST_F(split, partial_operation_splits_and_refaults)
 	p = map_shared(fd, 2 * PMD);
 	ASSERT_NE(MAP_FAILED, p);
 	touch(p, 2 * PMD, 3);
-	ASSERT_EQ(2, refdax_stat("folios_referenced"));
-	split = refdax_stat("pmd_folios_split");
+	ASSERT_EQ(2, refdax_stat(REFDAX_STAT_FOLIOS_REFERENCED));
+	split = refdax_stat(REFDAX_STAT_PMD_FOLIOS_SPLIT);
 	switch (variant->op) {
 	case OP_MUNMAP:
 		ASSERT_EQ(0, munmap(p, PMD / 2));
@@ -451,23 +446,23 @@ TEST_F(split, partial_operation_splits_and_refaults)
 		break;
 	}
 	/* The first window's PMD is gone and its folio split; the second is untouched. */
-	ASSERT_EQ(split + 1, refdax_stat("pmd_folios_split"));
-	ASSERT_EQ(1, refdax_stat("folios_referenced"));
-	pmd = refdax_stat("pmd_faults");
-	pte = refdax_stat("pte_faults");
+	ASSERT_EQ(split + 1, refdax_stat(REFDAX_STAT_PMD_FOLIOS_SPLIT));
+	ASSERT_EQ(1, refdax_stat(REFDAX_STAT_FOLIOS_REFERENCED));
+	pmd = refdax_stat(REFDAX_STAT_PMD_FAULTS);
+	pte = refdax_stat(REFDAX_STAT_PTE_FAULTS);
 	if (variant->op == OP_MUNMAP) {
 		ASSERT_TRUE(touched(p + PMD / 2, PMD + PMD / 2, 3 + PER_PMD / 2));
-		ASSERT_EQ(pte + PER_PMD / 2, refdax_stat("pte_faults"));
-		ASSERT_EQ(1 + PER_PMD / 2, refdax_stat("folios_referenced"));
+		ASSERT_EQ(pte + PER_PMD / 2, refdax_stat(REFDAX_STAT_PTE_FAULTS));
+		ASSERT_EQ(1 + PER_PMD / 2, refdax_stat(REFDAX_STAT_FOLIOS_REFERENCED));
 		ASSERT_EQ(0, munmap(p + PMD / 2, PMD + PMD / 2));
 	} else {
 		ASSERT_TRUE(touched(p, 2 * PMD, 3));
 		/* What is still one VMA around the window may map it with a PMD again. */
 		ASSERT_EQ(pte + pmd + (variant->op == OP_MPROTECT ? PER_PMD : 1),
-			  refdax_stat("pte_faults") + refdax_stat("pmd_faults"));
+			  refdax_stat(REFDAX_STAT_PTE_FAULTS) + refdax_stat(REFDAX_STAT_PMD_FAULTS));
 		ASSERT_EQ(0, munmap(p, 2 * PMD));
 	}
-	ASSERT_EQ(0, refdax_stat("folios_referenced"));
+	ASSERT_EQ(0, refdax_stat(REFDAX_STAT_FOLIOS_REFERENCED));
 	close(fd);
 }
 
@@ -483,17 +478,17 @@ TEST_F(pmd, fork_child_maps_the_same_folio)
 	p = map_shared(fd, PMD);
 	ASSERT_NE(MAP_FAILED, p);
 	touch(p, PMD, 9);
-	built = refdax_stat("pmd_folios_built");
-	pmd = refdax_stat("pmd_faults");
+	built = refdax_stat(REFDAX_STAT_PMD_FOLIOS_BUILT);
+	pmd = refdax_stat(REFDAX_STAT_PMD_FAULTS);
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (pid == 0)
 		_exit(touched(p, PMD, 9) ? 0 : 1);
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	ASSERT_EQ(pmd + 1, refdax_stat("pmd_faults"));
-	ASSERT_EQ(built, refdax_stat("pmd_folios_built"));
-	ASSERT_EQ(1, refdax_stat("folios_referenced"));
+	ASSERT_EQ(pmd + 1, refdax_stat(REFDAX_STAT_PMD_FAULTS));
+	ASSERT_EQ(built, refdax_stat(REFDAX_STAT_PMD_FOLIOS_BUILT));
+	ASSERT_EQ(1, refdax_stat(REFDAX_STAT_FOLIOS_REFERENCED));
 	ASSERT_EQ(0, munmap(p, PMD));
 	close(fd);
 }
@@ -504,7 +499,7 @@ TEST_F(pmd, fork_child_maps_the_same_folio)
  */
 TEST_F(pmd, truncate_part_of_a_pmd_extent)
 {
-	long long released = refdax_stat("busy_released"), freeb;
+	long long released = refdax_stat(REFDAX_STAT_BUSY_RELEASED), freeb;
 	int fd = sized_file("f", 2 * PMD);
 	char *p;
 
@@ -522,12 +517,12 @@ TEST_F(pmd, truncate_part_of_a_pmd_extent)
 	 */
 	ASSERT_EQ(0, trace_count("refdax_block_busy: "));
 	ASSERT_EQ(PER_PMD / 2, trace_count("refdax_block_release: "));
-	ASSERT_EQ(released, refdax_stat("busy_released"));
-	ASSERT_EQ(0, refdax_stat("blocks_busy"));
+	ASSERT_EQ(released, refdax_stat(REFDAX_STAT_BUSY_RELEASED));
+	ASSERT_EQ(0, refdax_stat(REFDAX_STAT_BLOCKS_BUSY));
 	ASSERT_EQ(freeb + PER_PMD / 2, free_blocks());
 	ASSERT_EQ(1, trace_count(" order=9 "));
 	/* The first window is still a PMD; the second refaults with PTEs up to EOF. */
-	ASSERT_EQ(1, refdax_stat("folios_referenced"));
+	ASSERT_EQ(1, refdax_stat(REFDAX_STAT_FOLIOS_REFERENCED));
 	ASSERT_TRUE(touched(p, PMD + PMD / 2, 1));
 	ASSERT_EQ(0, munmap(p, 2 * PMD));
 	close(fd);
@@ -540,7 +535,7 @@ TEST_F(pmd, truncate_part_of_a_pmd_extent)
  */
 TEST_F(pmd, pinned_subpage_keeps_the_whole_folio)
 {
-	long long released = refdax_stat("busy_released"), split, freeb;
+	long long released = refdax_stat(REFDAX_STAT_BUSY_RELEASED), split, freeb;
 	int fd = sized_file("f", PMD), pfd[2];
 	char out[PAGE];
 	char *p;
@@ -549,14 +544,14 @@ TEST_F(pmd, pinned_subpage_keeps_the_whole_folio)
 	ASSERT_LE(0, fd);
 	p = map_filled_and_pin(fd, 0x3c, 77, pfd);
 	ASSERT_NE(NULL, p);
-	split = refdax_stat("pmd_folios_split");
+	split = refdax_stat(REFDAX_STAT_PMD_FOLIOS_SPLIT);
 	ASSERT_EQ(0, munmap(p, PMD));
-	ASSERT_EQ(1, refdax_stat("folios_referenced"));
-	ASSERT_EQ(split, refdax_stat("pmd_folios_split"));
+	ASSERT_EQ(1, refdax_stat(REFDAX_STAT_FOLIOS_REFERENCED));
+	ASSERT_EQ(split, refdax_stat(REFDAX_STAT_PMD_FOLIOS_SPLIT));
 
 	freeb = free_blocks();
 	ASSERT_EQ(0, ftruncate(fd, 0));
-	ASSERT_EQ(PER_PMD, refdax_stat("blocks_busy"));
+	ASSERT_EQ(PER_PMD, refdax_stat(REFDAX_STAT_BLOCKS_BUSY));
 	ASSERT_EQ(freeb, free_blocks());
 
 	/* Reading the pipe empties it: that drops the last reference. */
@@ -566,9 +561,9 @@ TEST_F(pmd, pinned_subpage_keeps_the_whole_folio)
 		ASSERT_EQ(0x3c, out[i]);
 	close(pfd[0]);
 	close(pfd[1]);
-	ASSERT_EQ(0, refdax_stat("blocks_busy"));
-	ASSERT_EQ(released + PER_PMD, refdax_stat("busy_released"));
-	ASSERT_EQ(split + 1, refdax_stat("pmd_folios_split"));
+	ASSERT_EQ(0, refdax_stat(REFDAX_STAT_BLOCKS_BUSY));
+	ASSERT_EQ(released + PER_PMD, refdax_stat(REFDAX_STAT_BUSY_RELEASED));
+	ASSERT_EQ(split + 1, refdax_stat(REFDAX_STAT_PMD_FOLIOS_SPLIT));
 	ASSERT_EQ(freeb + PER_PMD, free_blocks());
 	ASSERT_EQ(1, trace_count(" order=9 "));
 	close(fd);
@@ -582,7 +577,7 @@ TEST_F(pmd, pinned_subpage_keeps_the_whole_folio)
  */
 TEST_F(pmd, memory_failure_in_a_pinned_partly_truncated_folio)
 {
-	long long poisoned = refdax_stat("pages_poisoned");
+	long long poisoned = refdax_stat(REFDAX_STAT_PAGES_POISONED);
 	int fd = sized_file("f", PMD), pfd[2];
 	char out[PAGE];
 	char *p;
@@ -593,12 +588,12 @@ TEST_F(pmd, memory_failure_in_a_pinned_partly_truncated_folio)
 	p = map_filled_and_pin(fd, 0x5a, 300, pfd);
 	ASSERT_NE(NULL, p);
 	ASSERT_EQ(0, ftruncate(fd, PMD / 2));
-	ASSERT_EQ(PER_PMD / 2, refdax_stat("blocks_busy"));
+	ASSERT_EQ(PER_PMD / 2, refdax_stat(REFDAX_STAT_BLOCKS_BUSY));
 	/* The first half refaults, as pages of the still-pinned folio. */
 	for (long i = 0; i < PER_PMD / 2; i++)
 		ASSERT_EQ(0x5a, p[i * PAGE]);
 	ASSERT_EQ(0, madvise(p + 3 * PAGE, PAGE, MADV_HWPOISON)) TH_LOG("%s", strerror(errno));
-	ASSERT_EQ(poisoned + 1, refdax_stat("pages_poisoned"));
+	ASSERT_EQ(poisoned + 1, refdax_stat(REFDAX_STAT_PAGES_POISONED));
 	/* Here, not in a child: a child refaults, this process still has its PTE unless zapped. */
 	ASSERT_TRUE(poison_sigbus_here(p + 3 * PAGE)) TH_LOG("the poisoned page is still mapped");
 	ASSERT_EQ(0x5a, p[4 * PAGE]);

@@ -291,10 +291,10 @@ TEST_F_TIMEOUT(stress, processes_and_threads_on_shared_files, 900)
 {
 	int seconds = getenv("REFDAX_STRESS_SECONDS") ? atoi(getenv("REFDAX_STRESS_SECONDS")) : 30;
 	struct sigaction sa = { .sa_sigaction = on_sigbus, .sa_flags = SA_SIGINFO };
-	long long faults = refdax_stat("pte_faults") + refdax_stat("pmd_faults");
-	long long pmd_faults = refdax_stat("pmd_faults");
-	long long builds = refdax_stat("pmd_folios_built");
-	long long splits = refdax_stat("pmd_folios_split");
+	long long faults = refdax_stat(REFDAX_STAT_PTE_FAULTS) + refdax_stat(REFDAX_STAT_PMD_FAULTS);
+	long long pmd_faults = refdax_stat(REFDAX_STAT_PMD_FAULTS);
+	long long builds = refdax_stat(REFDAX_STAT_PMD_FOLIOS_BUILT);
+	long long splits = refdax_stat(REFDAX_STAT_PMD_FOLIOS_SPLIT);
 	pid_t pids[WORKERS];
 	int fd, status, bad = 0;
 
@@ -319,24 +319,24 @@ TEST_F_TIMEOUT(stress, processes_and_threads_on_shared_files, 900)
 	}
 	ASSERT_EQ(0, bad);
 	/* The load took the PMD paths too: folios built, mapped and split under it. */
-	EXPECT_LT(pmd_faults, refdax_stat("pmd_faults"));
-	EXPECT_LT(builds, refdax_stat("pmd_folios_built"));
+	EXPECT_LT(pmd_faults, refdax_stat(REFDAX_STAT_PMD_FAULTS));
+	EXPECT_LT(builds, refdax_stat(REFDAX_STAT_PMD_FOLIOS_BUILT));
 	if (refdax_notified())
-		EXPECT_LT(splits, refdax_stat("pmd_folios_split"));
+		EXPECT_LT(splits, refdax_stat(REFDAX_STAT_PMD_FOLIOS_SPLIT));
 	TH_LOG("%lld faults (%lld PMD), %lld PMD folios split, %lld fallbacks",
-	       refdax_stat("pte_faults") + refdax_stat("pmd_faults") - faults,
-	       refdax_stat("pmd_faults"), refdax_stat("pmd_folios_split") - splits,
-	       refdax_stat("pmd_fallbacks"));
+	       refdax_stat(REFDAX_STAT_PTE_FAULTS) + refdax_stat(REFDAX_STAT_PMD_FAULTS) - faults,
+	       refdax_stat(REFDAX_STAT_PMD_FAULTS), refdax_stat(REFDAX_STAT_PMD_FOLIOS_SPLIT) - splits,
+	       refdax_stat(REFDAX_STAT_PMD_FALLBACKS));
 	/* At rest and consistent, with the files still there ... */
-	ASSERT_EQ(0, refdax_stat("folios_referenced"));
+	ASSERT_EQ(0, refdax_stat(REFDAX_STAT_FOLIOS_REFERENCED));
 	ASSERT_EQ(0, refdax_busy_settled());
-	ASSERT_EQ(refdax_stat("blocks_total"), refdax_stat("blocks_free") + blocks_in_files() +
-		  refdax_stat("blocks_quarantined"));
+	ASSERT_EQ(refdax_stat(REFDAX_STAT_BLOCKS_TOTAL), refdax_stat(REFDAX_STAT_BLOCKS_FREE) + blocks_in_files() +
+		  refdax_stat(REFDAX_STAT_BLOCKS_QUARANTINED));
 	/* ... and once they are gone. */
 	ASSERT_EQ(0, system("rm -f shared own.*"));
 	ASSERT_EQ(0, refdax_busy_settled());
-	ASSERT_EQ(refdax_stat("blocks_total"),
-		  refdax_stat("blocks_free") + refdax_stat("blocks_quarantined"));
+	ASSERT_EQ(refdax_stat(REFDAX_STAT_BLOCKS_TOTAL),
+		  refdax_stat(REFDAX_STAT_BLOCKS_FREE) + refdax_stat(REFDAX_STAT_BLOCKS_QUARANTINED));
 }
 
 TEST_HARNESS_MAIN

@@ -24,8 +24,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+/* The stats file's line names, shared with the module. */
+#include "../../../../include/uapi/linux/refdax.h"
+
 #define REFDAX_DEBUGFS "/sys/kernel/debug/refdax"
-#define REFDAX_STATS REFDAX_DEBUGFS "/stats"
+#define REFDAX_STATS REFDAX_STATS_FILE
 #define TRACEFS "/sys/kernel/tracing"
 
 static inline uint64_t env_u64(const char *name)
@@ -335,7 +338,7 @@ static inline int trace_refdax(int on)
 /* Whether this kernel calls refdax's folio_free for FS DAX folios (patch 0001). */
 static inline bool refdax_notified(void)
 {
-	return refdax_stat_is("notify_mode", "folio_free");
+	return refdax_stat_is(REFDAX_STAT_NOTIFY_MODE, REFDAX_NOTIFY_FOLIO_FREE);
 }
 
 /*
