@@ -5,8 +5,9 @@
 //! # Locking
 //!
 //! ```text
-//!   i_rwsem -> [mmap_lock] -> invalidate_lock -> FileData::map -> DevPagemap's build lock
-//!                                                              -> the pool's spinlock
+//!   i_rwsem -> [mmap_lock] -> invalidate_lock -> [fault lock] -> FileData::map
+//!       FileData::map -> DevPagemap's build lock -> DevPagemap's refs
+//!       FileData::map -> the pool's spinlock -> DevPagemap's refs
 //! ```
 //!
 //! Faults run under the mmap lock (or the VMA lock) with the mapping's invalidate lock held
@@ -17,7 +18,8 @@
 //! sees the new size, or a hole, which gets a fresh zeroed block). This is ext4's and xfs's
 //! protocol.
 //!
-//! `map` guards the block map and serialises a file's faults, PTE against PMD. Nobody holds
+//! The fault lock (the abstraction's, held around every fault of the file) serialises a
+//! file's faults, PTE against PMD. `map` guards the block map. Nobody holds
 //! it while copying from or to user memory (the user buffer may be a mapping of the same
 //! file, whose fault takes `map`): the read and write paths look blocks up under `map`, drop
 //! it and copy. That is safe because blocks only leave a file with the inode lock held

@@ -23,9 +23,13 @@
 //! "zap the mappings, then remove the blocks", and eviction holds it too. Lock order:
 //!
 //! ```text
-//!   i_rwsem -> mmap_lock -> invalidate_lock -> the file system's own locks
+//!   i_rwsem -> mmap_lock -> invalidate_lock -> fault lock -> the file system's own locks
 //!   i_rwsem -> invalidate_lock -> i_mmap_rwsem (unmap_mapping_range)
 //! ```
+//!
+//! The fault lock is per file (a mutex in the abstraction's part of `i_private`), held
+//! around [`FileSystem::fault`] and [`FileSystem::huge_fault`]: a file's PTE and PMD faults
+//! never run at once, so what a handler sees of the page table holds until it inserts.
 //!
 //! A copy from or to user memory under `i_rwsem` may fault on a mapping of the same file and
 //! take the invalidate lock shared; nobody takes it exclusively without `i_rwsem`, so that

@@ -364,8 +364,9 @@ impl<T: PagemapOwner> DevPagemap<T> {
 // accesses; Rust only passes its address to `memunmap_pages()`. The owner is `Send + Sync`.
 unsafe impl<T: PagemapOwner> Send for DevPagemap<T> {}
 // SAFETY: `&DevPagemap` reads the immutable `region`, hands out `&T` (`T: Sync`), and
-// otherwise goes through its mutexes or through kernel functions that synchronise
-// themselves (folio refcounts, the kernel's copy and zero helpers).
+// otherwise goes through its mutexes, its `refs` spinlock, or kernel functions that
+// synchronise themselves (folio refcounts, the kernel's copy and zero helpers); the kernel's
+// own accesses to the `dev_pagemap` are its business.
 unsafe impl<T: PagemapOwner> Sync for DevPagemap<T> {}
 
 impl<T: PagemapOwner> Reap for DevPagemap<T> {

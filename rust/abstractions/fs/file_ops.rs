@@ -4,7 +4,7 @@
 
 use super::{
     inode::{InodeGuard, InodeSharedGuard, InvalidateSharedGuard},
-    registration::{file_parts, Tables},
+    registration::{file_parts, file_state, Tables},
     Fallocate, FileSystem,
 };
 use crate::abstractions::{
@@ -162,11 +162,13 @@ pub(super) unsafe extern "C" fn fault<T: FileSystem>(
     // SAFETY: the VMA maps a regular file of type `T` (we installed these ops in `mmap`),
     // which the VMA keeps open.
     let (inode, sb, file) = unsafe { file_parts::<T>(raw) };
+    let _invalidate = InvalidateSharedGuard::lock(inode);
+    // SAFETY: as for `file_parts` above.
+    let _faults = unsafe { file_state::<T>(raw) }.faults.lock();
     // SAFETY: `VmFault` is transparent over `Opaque<vm_fault>`; the fault is valid.
     // INVARIANT: the reference lives for this call, while the core handles the fault with the
-    // mmap or the VMA lock held.
+    // mmap or the VMA lock held, and we hold the file's fault lock.
     let vmf = unsafe { &*vmf.cast::<VmFault>() };
-    let _invalidate = InvalidateSharedGuard::lock(inode);
     let result = T::fault(sb, inode, file, vmf);
     if !matches!(result, VmFaultResult::CowSource(_)) {
         vmf.drop_unused_cow_source();
@@ -189,10 +191,12 @@ pub(super) unsafe extern "C" fn huge_fault<T: FileSystem>(
     let raw = unsafe { (*(*(*vmf).__bindgen_anon_1.vma).vm_file).f_inode };
     // SAFETY: as in `fault`.
     let (inode, sb, file) = unsafe { file_parts::<T>(raw) };
+    let _invalidate = InvalidateSharedGuard::lock(inode);
+    // SAFETY: as for `file_parts` above.
+    let _faults = unsafe { file_state::<T>(raw) }.faults.lock();
     // SAFETY: as in `fault`.
     // INVARIANT: as in `fault`.
     let vmf = unsafe { &*vmf.cast::<VmFault>() };
-    let _invalidate = InvalidateSharedGuard::lock(inode);
     let result = T::huge_fault(sb, inode, file, vmf);
     // A PMD fault never hands the core a page to copy (`wp_huge_pmd()` splits instead).
     vmf.drop_unused_cow_source();

@@ -4,9 +4,12 @@
 
 use crate::abstractions::{ffi, folio::Folio};
 use kernel::{
-    bindings,
+    bindings, new_mutex,
     prelude::*,
-    sync::atomic::{Atomic, Relaxed},
+    sync::{
+        atomic::{Atomic, Relaxed},
+        Mutex,
+    },
     types::Opaque,
 };
 
@@ -67,26 +70,34 @@ impl Inode {
     }
 }
 
-/// What a regular file's `i_private` points to: the file system's state, and how many
+/// What a regular file's `i_private` points to (pinned): the file system's state, how many
 /// folios are tied to the file (`folio->mapping` is the file's mapping), which the
-/// abstraction checks at eviction.
+/// abstraction checks at eviction, and the lock that serialises the file's faults.
 ///
 /// # Invariants
 ///
 /// `tied` is the number of folios whose `mapping` is this inode's `i_mapping`; it is changed
-/// only by [`tie_folio`] and [`untie_folio`].
+/// only by [`tie_folio`] and [`untie_folio`]. `faults` is held around every call of
+/// `FileSystem::fault` and `FileSystem::huge_fault` for the file.
 #[repr(C)]
+#[pin_data]
 pub(super) struct FileState<F> {
     pub(super) tied: Atomic<usize>,
+    /// Held by the fault trampolines: a PTE fault and a PMD fault of the same file never
+    /// run at once, so what one sees of the page table (a huge PMD or not) holds until it
+    /// inserts (see `VmFault`).
+    #[pin]
+    pub(super) faults: Mutex<()>,
     pub(super) file: F,
 }
 
 impl<F> FileState<F> {
-    pub(super) fn new(file: F) -> Self {
-        Self {
+    pub(super) fn new(file: F) -> impl PinInit<Self> {
+        pin_init!(Self {
             tied: Atomic::new(0),
+            faults <- new_mutex!(()),
             file,
-        }
+        })
     }
 }
 

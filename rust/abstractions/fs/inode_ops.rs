@@ -4,7 +4,7 @@
 
 use super::{
     inode::{FileState, Inode, InvalidateGuard, LockedInode},
-    registration::{file_data, sb_data, Tables},
+    registration::{file_data, sb_data, StateBox, Tables},
     FileSystem,
 };
 use crate::abstractions::ffi;
@@ -32,7 +32,7 @@ pub(super) unsafe fn new_inode<T: FileSystem>(
 ) -> Result<*mut bindings::inode> {
     let file = if mode & bindings::S_IFMT == bindings::S_IFREG {
         // SAFETY: by the caller.
-        Some(KBox::new(
+        Some(KBox::pin_init(
             FileState::new(T::new_file(unsafe { sb_data::<T>(sb) })?),
             GFP_KERNEL,
         )?)
@@ -280,9 +280,9 @@ pub(super) unsafe extern "C" fn evict_inode<T: FileSystem>(raw: *mut bindings::i
     if private.is_null() {
         return;
     }
-    // SAFETY: a regular file of ours: `i_private` is the `KBox<FileState<T::File>>` from
+    // SAFETY: a regular file of ours: `i_private` is the `Pin<KBox<FileState<T::File>>>` from
     // `new_inode`, which only eviction frees.
-    let state = unsafe { <KBox<FileState<T::File>> as ForeignOwnable>::borrow(private.cast()) };
+    let state = unsafe { <StateBox<T> as ForeignOwnable>::borrow(private.cast()) };
     // SAFETY: `raw` stays valid through eviction; its superblock state is still set.
     let (inode, sb) = unsafe { (Inode::from_raw(raw), sb_data::<T>((*raw).i_sb)) };
     // Nobody maps or opens the inode any more; the lock is the proof that `T::evict` may
@@ -300,7 +300,7 @@ pub(super) unsafe extern "C" fn evict_inode<T: FileSystem>(raw: *mut bindings::i
         return;
     }
     // SAFETY: as above; nothing uses the state any more (no folio is tied to the file).
-    drop(unsafe { <KBox<FileState<T::File>> as ForeignOwnable>::from_foreign(private.cast()) });
+    drop(unsafe { <StateBox<T> as ForeignOwnable>::from_foreign(private.cast()) });
     // SAFETY: `raw` is valid until eviction returns; the box it pointed to is gone.
     unsafe { (*raw).i_private = core::ptr::null_mut() };
 }

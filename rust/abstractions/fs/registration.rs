@@ -172,9 +172,24 @@ pub(super) unsafe fn sb_data<'a, T: FileSystem>(sb: *mut bindings::super_block) 
 ///
 /// `inode` is a valid regular-file inode of type `T`, made by [`new_inode`].
 pub(super) unsafe fn file_data<'a, T: FileSystem>(inode: *mut bindings::inode) -> &'a T::File {
-    // SAFETY: `i_private` holds a `KBox<FileState<T::File>>` from `new_inode`, freed only in
-    // eviction.
-    &unsafe { <KBox<FileState<T::File>> as ForeignOwnable>::borrow((*inode).i_private) }.file
+    // SAFETY: by the caller.
+    &unsafe { file_state::<T>(inode) }.file
+}
+
+/// How a regular file's state is owned (`i_private`).
+pub(super) type StateBox<T> = Pin<KBox<FileState<<T as FileSystem>::File>>>;
+
+/// The whole state of a regular file: the file system's, and the abstraction's.
+///
+/// # Safety
+///
+/// As for [`file_data`].
+pub(super) unsafe fn file_state<'a, T: FileSystem>(
+    inode: *mut bindings::inode,
+) -> &'a FileState<T::File> {
+    // SAFETY: `i_private` holds a `Pin<KBox<FileState<T::File>>>` from `new_inode`, freed only
+    // in eviction, which the caller's `'a` does not outlive.
+    unsafe { <StateBox<T> as ForeignOwnable>::borrow((*inode).i_private) }.get_ref()
 }
 
 /// The inode, superblock state and file state of a regular file.
