@@ -49,7 +49,7 @@ use crate::{
     abstractions::{
         folio::{Folio, FolioRef},
         fs::Inode,
-        pagemap::{DevPagemap, PagemapOwner},
+        pagemap::{DevPagemap, Freeing, PagemapOwner},
         sched, trace,
     },
     stats::Stats,
@@ -338,7 +338,7 @@ impl Pool {
     /// `folio` is idle (its free notification, or the reaper on a kernel without one):
     /// release its Busy blocks and split it if compound. A folio that is not idle (any more),
     /// or whose page became part of another folio, is left alone.
-    fn folio_idle(&self, pagemap: &DevPagemap<Self>, folio: &Folio) {
+    fn folio_idle(&self, pagemap: Freeing<'_, Self>, folio: &Folio) {
         let pfn = folio.pfn();
         let Some(b) = self.block_of(pfn) else {
             // The probe page, outside the pool.
@@ -375,7 +375,7 @@ impl PagemapOwner for Pool {
 
     /// What the free notification does, for every Busy block whose folio is idle now;
     /// returns a folio still referenced.
-    fn reap(&self, pagemap: &DevPagemap<Self>) -> Option<usize> {
+    fn reap(&self, pagemap: Freeing<'_, Self>) -> Option<usize> {
         let mut from = 0;
         let mut waiting = None;
         while let Some(b) = self.next_busy(from) {
@@ -398,7 +398,7 @@ impl PagemapOwner for Pool {
         })
     }
 
-    fn folio_free(&self, pagemap: &DevPagemap<Self>, folio: &Folio) {
+    fn folio_free(&self, pagemap: Freeing<'_, Self>, folio: &Folio) {
         self.stats.folio_free_calls.inc();
         self.folio_idle(pagemap, folio);
     }

@@ -41,7 +41,7 @@ mod fault;
 mod map;
 
 use crate::{
-    abstractions::fs::{Inode, InvalidateGuard, LockedInode},
+    abstractions::fs::{Extent, Inode, InvalidateGuard, LockedInode},
     abstractions::{
         iov::{IovIterDest, IovIterSource, ZeroFill},
         sched,
@@ -439,6 +439,75 @@ impl FileData {
                 (end_full - first_full) as u64 * PAGE_SIZE,
             );
             self.drop_blocks(dev, &invalidate, first_full, end_full);
+        }
+        Ok(())
+    }
+
+    /// `SEEK_DATA` (`hole` false) or `SEEK_HOLE` from byte `from`: the first byte at or after
+    /// it in a page with a block, or in one without (the end of the file counts as a hole).
+    /// `ENXIO` at or past the end, or for data when none follows.
+    pub(crate) fn seek(&self, inode: &Inode, from: u64, hole: bool) -> Result<u64> {
+        let size = inode.size();
+        if from >= size {
+            return Err(ENXIO);
+        }
+        let found = self
+            .map
+            .lock()
+            .find((from >> PAGE_SHIFT) as usize, pages(size), !hole);
+        match found {
+            Some(page) => Ok(((page as u64) << PAGE_SHIFT).max(from).min(size)),
+            None if hole => Ok(size),
+            None => Err(ENXIO),
+        }
+    }
+
+    /// The file's bytes `start..end` (clamped to its size) that have blocks, as runs of
+    /// physically contiguous pmem, to `emit` in file order until it returns `false` (see
+    /// `FileSystem::fiemap`). The map lock is held to find a few runs at a time, never across
+    /// `emit`; blocks cannot leave meanwhile (the caller holds the inode lock shared).
+    pub(crate) fn fiemap(
+        &self,
+        dev: &Device,
+        inode: &Inode,
+        start: u64,
+        end: u64,
+        emit: &mut dyn FnMut(Extent) -> Result<bool>,
+    ) -> Result {
+        const RUNS: usize = 16;
+        let last = pages(end.min(inode.size()));
+        let mut index = (start >> PAGE_SHIFT) as usize;
+        while index < last {
+            let mut runs = [(0usize, 0u32, 0usize); RUNS];
+            let mut n = 0;
+            {
+                let map = self.map.lock();
+                while n < RUNS {
+                    let Some(first) = map.find(index, last, true) else {
+                        index = last;
+                        break;
+                    };
+                    let Some(block) = map.get(first) else { break };
+                    let mut len = 1;
+                    while first + len < last && map.get(first + len) == Some(block + len as u32) {
+                        len += 1;
+                    }
+                    runs[n] = (first, block, len);
+                    n += 1;
+                    index = first + len;
+                }
+            }
+            for &(page, block, len) in &runs[..n] {
+                let extent = Extent {
+                    logical: (page as u64) << PAGE_SHIFT,
+                    physical: (dev.pool().pfn(block) as u64) << PAGE_SHIFT,
+                    len: (len as u64) << PAGE_SHIFT,
+                };
+                if !emit(extent)? {
+                    return Ok(());
+                }
+            }
+            sched::cond_resched();
         }
         Ok(())
     }

@@ -8,7 +8,10 @@
 
 use crate::{
     abstractions::{
-        fs::{Fallocate, FileSystem, Inode, InvalidateGuard, LockedInode, MountOptions, StatFs},
+        fs::{
+            Extent, Fallocate, FileSystem, Inode, InvalidateGuard, LockedInode, MountOptions, Seek,
+            StatFs,
+        },
         iov::{IovIterDest, IovIterSource},
         mm::fault::{HugeFaultResult, VmFault, VmFaultResult},
     },
@@ -102,6 +105,21 @@ impl FileSystem for RefdaxFs {
             Fallocate::AllocateKeepSize => file.allocate(&sb.dev, inode, offset, len, true),
             Fallocate::PunchHole => file.punch_hole(&sb.dev, inode, offset, len),
         }
+    }
+
+    fn seek(_sb: &Mount, inode: &Inode, file: &Self::File, from: u64, whence: Seek) -> Result<u64> {
+        file.seek(inode, from, whence == Seek::Hole)
+    }
+
+    fn fiemap(
+        sb: &Mount,
+        inode: &Inode,
+        file: &Self::File,
+        start: u64,
+        end: u64,
+        emit: &mut dyn FnMut(Extent) -> Result<bool>,
+    ) -> Result {
+        file.fiemap(&sb.dev, inode, start, end, emit)
     }
 
     fn fault<'a>(

@@ -5,6 +5,7 @@
  * declarations and the contracts.
  */
 #include <linux/dax.h>
+#include <linux/fiemap.h>
 #include <linux/fs.h>
 #include <linux/fs_context.h>
 #include <linux/fs_parser.h>
@@ -127,7 +128,7 @@ unsigned long refdax_folio_pfn(struct folio *folio)
 /* Page-level: a page that became a tail since it was looked up reads as order 0. */
 unsigned int refdax_folio_order(struct folio *folio)
 {
-	return PageHead(&folio->page) ? folio_order(folio) : 0;
+	return compound_order(&folio->page);
 }
 
 /*
@@ -394,6 +395,19 @@ void refdax_cond_resched(void)
 void refdax_vma_set_flags(struct vm_area_struct *vma, vm_flags_t flags)
 {
 	vm_flags_set(vma, flags);
+}
+
+int refdax_fiemap_prep(struct inode *inode, struct fiemap_extent_info *fieinfo, u64 start,
+		       u64 *len)
+{
+	return fiemap_prep(inode, fieinfo, start, len, 0);
+}
+
+int refdax_fiemap_fill(struct fiemap_extent_info *fieinfo, u64 logical, u64 phys, u64 len,
+		       bool last)
+{
+	return fiemap_fill_next_extent(fieinfo, logical, phys, len,
+				       last ? FIEMAP_EXTENT_LAST : 0);
 }
 
 void refdax_touch(struct inode *dir)

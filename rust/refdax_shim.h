@@ -17,6 +17,7 @@
 
 struct address_space;
 struct dev_pagemap;
+struct fiemap_extent_info;
 struct folio;
 struct fs_context;
 struct inode;
@@ -175,6 +176,16 @@ bool refdax_vmf_pmd_is_huge(struct vm_fault *vmf);
 bool refdax_vmf_pmd_insertable(struct vm_fault *vmf, unsigned long pfn);
 /** `vm_flags_set()`. */
 void refdax_vma_set_flags(struct vm_area_struct *vma, unsigned long flags);
+
+/** `fiemap_prep()`, with no flags of refdax's own: checks the request, clamps `*len`. */
+int refdax_fiemap_prep(struct inode *inode, struct fiemap_extent_info *fieinfo, u64 start,
+		       u64 *len);
+/**
+ * `fiemap_fill_next_extent()` for a mapped extent (`FIEMAP_EXTENT_LAST` if `last`): 1 if the
+ * caller's array is full now, 0 to go on, or a negative errno.
+ */
+int refdax_fiemap_fill(struct fiemap_extent_info *fieinfo, u64 logical, u64 phys, u64 len,
+		       bool last);
 
 /* Superblocks and mounting. */
 

@@ -48,4 +48,4 @@ mod types;
 pub(in crate::abstractions) use inode::{tie_folio, untie_folio};
 pub(crate) use inode::{Inode, InvalidateGuard, LockedInode};
 pub(crate) use registration::Registration;
-pub(crate) use types::{Fallocate, FileSystem, MountOptions, StatFs};
+pub(crate) use types::{Extent, Fallocate, FileSystem, MountOptions, Seek, StatFs};

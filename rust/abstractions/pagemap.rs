@@ -44,7 +44,7 @@ pub(crate) trait PagemapOwner: Send + Sync {
     /// `folio`'s refcount has dropped to zero.
     ///
     /// Runs in any context, atomic included (see the module documentation): must not sleep.
-    fn folio_free(&self, pagemap: &DevPagemap<Self>, folio: &Folio)
+    fn folio_free(&self, pagemap: Freeing<'_, Self>, folio: &Folio)
     where
         Self: Sized;
 
@@ -57,10 +57,34 @@ pub(crate) trait PagemapOwner: Send + Sync {
     /// For kernels that do not call `folio_free` for FS DAX folios: handle whatever became
     /// idle, as the notifications would have, and return the pfn of a folio still referenced
     /// to wait for (see [`DevPagemap::start_reaper`]), or `None`.
-    fn reap(&self, pagemap: &DevPagemap<Self>) -> Option<usize>
+    fn reap(&self, pagemap: Freeing<'_, Self>) -> Option<usize>
     where
         Self: Sized;
 }
+
+/// What a [`PagemapOwner::folio_free`] callback (or the reaper's [`PagemapOwner::reap`]) may
+/// do with its pagemap: look folios up and split idle ones, nothing that sleeps.
+pub(crate) struct Freeing<'a, T: PagemapOwner>(&'a DevPagemap<T>);
+
+impl<'a, T: PagemapOwner> Freeing<'a, T> {
+    /// See [`DevPagemap::folio`].
+    pub(crate) fn folio(&self, pfn: usize) -> Option<&'a Folio> {
+        self.0.folio(pfn)
+    }
+
+    /// See [`DevPagemap::split_idle`].
+    pub(crate) fn split_idle(&self, folio: &Folio) -> u32 {
+        self.0.split_idle(folio)
+    }
+}
+
+impl<T: PagemapOwner> Clone for Freeing<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T: PagemapOwner> Copy for Freeing<'_, T> {}
 
 /// The pagemap of a [`DevPagemap<T>`], from its `dev_pagemap`.
 ///
@@ -90,10 +114,11 @@ unsafe extern "C" fn folio_free_trampoline<T: PagemapOwner>(folio: *mut bindings
     let pgmap = unsafe { ffi::refdax_folio_pgmap(folio.as_raw()) };
     // SAFETY: the folio's pagemap is a live `DevPagemap<T>` (caller).
     let this = unsafe { from_pgmap::<T>(pgmap) };
+    this.owner.folio_free(Freeing(this), folio);
     // The kernel's free path for this folio has got this far: the last thing it does with
-    // the folio is call us.
+    // the folio is call us. Settled last: once it is, the pagemap's drop may go ahead, so
+    // nothing here touches the pagemap or the folio after it.
     this.settle(folio);
-    this.owner.folio_free(this, folio);
 }
 
 /// The pagemap's `memory_failure` callback (called by the C op `refdax_memory_failure()`):
@@ -336,9 +361,9 @@ impl<T: PagemapOwner> DevPagemap<T> {
     /// folio's page in `free_zone_device_folio()`), the upstream way of waiting for an FS DAX
     /// page.
     ///
-    /// Process context only. It is a method of the pagemap, not of [`Folio`], so that a
-    /// [`PagemapOwner::folio_free`] callback (atomic context, given only the folio) cannot
-    /// reach it.
+    /// Process context only. It is a method of the pagemap, not of [`Folio`], and
+    /// [`Freeing`] does not offer it, so that a [`PagemapOwner::folio_free`] callback (atomic
+    /// context) cannot reach it.
     pub(crate) fn wait_idle(&self, pfn: usize, timeout: kernel::time::Delta) -> bool {
         kernel::task::might_sleep();
         let Some(folio) = self.folio(pfn) else {
@@ -372,7 +397,9 @@ unsafe impl<T: PagemapOwner> Sync for DevPagemap<T> {}
 impl<T: PagemapOwner> Reap for DevPagemap<T> {
     fn reap(&self) -> Option<usize> {
         // The reaper sleeps on this page's struct page: one of ours only.
-        self.owner.reap(self).filter(|p| self.pfns().contains(p))
+        self.owner
+            .reap(Freeing(self))
+            .filter(|p| self.pfns().contains(p))
     }
 }
 

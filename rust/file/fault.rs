@@ -56,6 +56,9 @@ impl FileData {
         vmf: &'a VmFault,
     ) -> VmFaultResult<'a> {
         let index = vmf.pgoff();
+        if vmf.is_write() && vmf.is_shared() {
+            vmf.update_file_time();
+        }
         let mut map = self.map.lock();
         if index >= pages(inode.size()) {
             return VmFaultResult::SigBus;
@@ -133,6 +136,9 @@ impl FileData {
         }
         if vmf.is_write() && !vmf.is_shared() {
             return fallback(PmdFallback::PrivateWrite);
+        }
+        if vmf.is_write() {
+            vmf.update_file_time();
         }
         let mut map = self.map.lock();
         let eof = pages(inode.size());

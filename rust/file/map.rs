@@ -92,6 +92,35 @@ impl BlockMap {
         (n, index)
     }
 
+    /// The first page among `from..to` that has a block (`data`) or has none (`!data`).
+    /// Pages past the last leaf are holes, so an unbounded `to` ends at once there.
+    pub(super) fn find(&self, from: usize, to: usize, data: bool) -> Option<usize> {
+        let mut index = from;
+        while index < to {
+            let li = index / LEAF;
+            if li >= self.leaves.len() {
+                // Nothing mapped from here on: all holes.
+                return (!data).then_some(index);
+            }
+            let leaf_end = ((li + 1) * LEAF).min(to);
+            match &self.leaves[li] {
+                Some(leaf) => {
+                    if let Some(i) = (index..leaf_end).find(|&i| (leaf.0[i % LEAF] != HOLE) == data)
+                    {
+                        return Some(i);
+                    }
+                }
+                None if !data => return Some(index),
+                None => {}
+            }
+            index = leaf_end;
+            if index % (LEAF * LEAF) == 0 {
+                sched::cond_resched();
+            }
+        }
+        None
+    }
+
     /// The holes among pages `from..to`, counted up to a little past `limit`.
     pub(super) fn count_holes(&self, from: usize, to: usize, limit: usize) -> usize {
         let mut holes = 0;
@@ -186,6 +215,23 @@ mod tests {
         assert_eq!(map.take_batch(4, 6, &mut out), (2, 6));
         assert_eq!(map.get(6), Some(106));
         assert_eq!(map.count_holes(0, 10, 100), 6);
+        Ok(())
+    }
+
+    #[test]
+    fn find_walks_data_and_holes() -> Result {
+        let map = map_with(&[(0, 1), (3, 2), (2 * LEAF + 7, 3)])?;
+        assert_eq!(map.find(0, usize::MAX, true), Some(0));
+        assert_eq!(map.find(0, usize::MAX, false), Some(1));
+        assert_eq!(map.find(1, usize::MAX, true), Some(3));
+        assert_eq!(map.find(4, usize::MAX, true), Some(2 * LEAF + 7));
+        // A missing leaf is a hole; past the last leaf there is no data.
+        assert_eq!(map.find(LEAF, usize::MAX, false), Some(LEAF));
+        assert_eq!(map.find(2 * LEAF + 8, usize::MAX, true), None);
+        assert_eq!(map.find(3 * LEAF, usize::MAX, false), Some(3 * LEAF));
+        // Bounded by `to`.
+        assert_eq!(map.find(4, 2 * LEAF + 7, true), None);
+        assert_eq!(map.find(0, 1, false), None);
         Ok(())
     }
 

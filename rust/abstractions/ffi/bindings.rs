@@ -146,6 +146,21 @@ unsafe extern "C" {
     pub fn refdax_vmf_pmd_insertable(vmf: *mut vm_fault, pfn: kernel::ffi::c_ulong) -> bool_;
     #[doc = " `vm_flags_set()`."]
     pub fn refdax_vma_set_flags(vma: *mut vm_area_struct, flags: kernel::ffi::c_ulong);
+    #[doc = " `fiemap_prep()`, with no flags of refdax's own: checks the request, clamps `*len`."]
+    pub fn refdax_fiemap_prep(
+        inode: *mut inode,
+        fieinfo: *mut fiemap_extent_info,
+        start: u64_,
+        len: *mut u64_,
+    ) -> kernel::ffi::c_int;
+    #[doc = " `fiemap_fill_next_extent()` for a mapped extent (`FIEMAP_EXTENT_LAST` if `last`): 1 if the\n caller's array is full now, 0 to go on, or a negative errno."]
+    pub fn refdax_fiemap_fill(
+        fieinfo: *mut fiemap_extent_info,
+        logical: u64_,
+        phys: u64_,
+        len: u64_,
+        last: bool_,
+    ) -> kernel::ffi::c_int;
     #[doc = " Fills `statfs()` (`struct kstatfs` is not in the bindings)."]
     pub fn refdax_fill_statfs(
         buf: *mut kstatfs,

@@ -3,9 +3,9 @@
 //! The file and mapping operations of regular files.
 
 use super::{
-    inode::{InodeGuard, InodeSharedGuard, InvalidateSharedGuard},
+    inode::{Inode, InodeGuard, InodeSharedGuard, InvalidateSharedGuard},
     registration::{file_parts, file_state, Tables},
-    Fallocate, FileSystem,
+    Fallocate, FileSystem, Seek,
 };
 use crate::abstractions::{
     ffi,
@@ -51,6 +51,43 @@ pub(super) unsafe extern "C" fn read_iter<T: FileSystem>(
             n as isize
         }
         Err(e) => e.to_errno() as isize,
+    }
+}
+
+/// `file_operations::llseek`: `SEEK_DATA` and `SEEK_HOLE` from the file system's block map,
+/// under the inode lock shared (the size cannot change meanwhile); the rest as
+/// `generic_file_llseek()`.
+///
+/// # Safety
+///
+/// Called by the VFS as `file_operations::llseek` of a `T` file.
+pub(super) unsafe extern "C" fn llseek<T: FileSystem>(
+    filp: *mut bindings::file,
+    offset: bindings::loff_t,
+    whence: c_int,
+) -> bindings::loff_t {
+    let whence = match whence as u32 {
+        bindings::SEEK_DATA => Seek::Data,
+        bindings::SEEK_HOLE => Seek::Hole,
+        // SAFETY: by the caller.
+        _ => return unsafe { bindings::generic_file_llseek(filp, offset, whence) },
+    };
+    if offset < 0 {
+        return EINVAL.to_errno().into();
+    }
+    // SAFETY: `filp` is valid for the call.
+    let raw = unsafe { (*filp).f_inode };
+    // SAFETY: a regular file of type `T` on our superblock, valid while open.
+    let (inode, sb, file) = unsafe { file_parts::<T>(raw) };
+    let found = {
+        let _guard = InodeSharedGuard::lock(inode);
+        T::seek(sb, inode, file, offset as u64, whence)
+    };
+    match found {
+        // SAFETY: `filp` and its inode are valid; `vfs_setpos` checks the offset against the
+        // limit and sets `f_pos`.
+        Ok(pos) => unsafe { bindings::vfs_setpos(filp, pos as i64, (*(*raw).i_sb).s_maxbytes) },
+        Err(e) => e.to_errno().into(),
     }
 }
 
@@ -151,12 +188,17 @@ pub(super) unsafe extern "C" fn mmap<T: FileSystem>(
     0
 }
 
+/// Runs `handler` for a fault in a mapping of a `T` file, under the locks every fault of the
+/// file holds: the mapping's invalidate lock shared, then the file's fault lock.
+///
 /// # Safety
 ///
-/// Called by the core as `vm_operations_struct::fault` of a mapping of a `T` file.
-pub(super) unsafe extern "C" fn fault<T: FileSystem>(
+/// `vmf` is a fault the core is handling in a mapping of a `T` file (one whose VMA has our
+/// `vm_operations_struct`).
+unsafe fn handle_fault<T: FileSystem, R>(
     vmf: *mut bindings::vm_fault,
-) -> bindings::vm_fault_t {
+    handler: impl FnOnce(&T::Sb, &Inode, &T::File, &VmFault) -> R,
+) -> R {
     // SAFETY: the fault, its VMA and the VMA's file are valid while the fault is handled.
     let raw = unsafe { (*(*(*vmf).__bindgen_anon_1.vma).vm_file).f_inode };
     // SAFETY: the VMA maps a regular file of type `T` (we installed these ops in `mmap`),
@@ -169,11 +211,25 @@ pub(super) unsafe extern "C" fn fault<T: FileSystem>(
     // INVARIANT: the reference lives for this call, while the core handles the fault with the
     // mmap or the VMA lock held, and we hold the file's fault lock.
     let vmf = unsafe { &*vmf.cast::<VmFault>() };
-    let result = T::fault(sb, inode, file, vmf);
-    if !matches!(result, VmFaultResult::CowSource(_)) {
-        vmf.drop_unused_cow_source();
+    handler(sb, inode, file, vmf)
+}
+
+/// # Safety
+///
+/// Called by the core as `vm_operations_struct::fault` of a mapping of a `T` file.
+pub(super) unsafe extern "C" fn fault<T: FileSystem>(
+    vmf: *mut bindings::vm_fault,
+) -> bindings::vm_fault_t {
+    // SAFETY: by the caller.
+    unsafe {
+        handle_fault::<T, _>(vmf, |sb, inode, file, vmf| {
+            let result = T::fault(sb, inode, file, vmf);
+            if !matches!(result, VmFaultResult::CowSource(_)) {
+                vmf.drop_unused_cow_source();
+            }
+            result.into_raw()
+        })
     }
-    result.into_raw()
 }
 
 /// # Safety
@@ -187,18 +243,13 @@ pub(super) unsafe extern "C" fn huge_fault<T: FileSystem>(
         // PUD-sized folios are not built: let the core try smaller.
         return HugeFaultResult::Fallback.to_raw();
     }
-    // SAFETY: as in `fault`.
-    let raw = unsafe { (*(*(*vmf).__bindgen_anon_1.vma).vm_file).f_inode };
-    // SAFETY: as in `fault`.
-    let (inode, sb, file) = unsafe { file_parts::<T>(raw) };
-    let _invalidate = InvalidateSharedGuard::lock(inode);
-    // SAFETY: as for `file_parts` above.
-    let _faults = unsafe { file_state::<T>(raw) }.faults.lock();
-    // SAFETY: as in `fault`.
-    // INVARIANT: as in `fault`.
-    let vmf = unsafe { &*vmf.cast::<VmFault>() };
-    let result = T::huge_fault(sb, inode, file, vmf);
-    // A PMD fault never hands the core a page to copy (`wp_huge_pmd()` splits instead).
-    vmf.drop_unused_cow_source();
-    result.to_raw()
+    // SAFETY: by the caller.
+    unsafe {
+        handle_fault::<T, _>(vmf, |sb, inode, file, vmf| {
+            let result = T::huge_fault(sb, inode, file, vmf);
+            // A PMD fault never hands the core a page to copy (`wp_huge_pmd()` splits).
+            vmf.drop_unused_cow_source();
+            result.to_raw()
+        })
+    }
 }

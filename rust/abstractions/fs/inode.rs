@@ -7,7 +7,7 @@ use kernel::{
     bindings, new_mutex,
     prelude::*,
     sync::{
-        atomic::{Atomic, Relaxed},
+        atomic::{Atomic, Relaxed, Release},
         Mutex,
     },
     types::Opaque,
@@ -138,11 +138,13 @@ pub(in crate::abstractions) unsafe fn untie_folio(folio: &Folio) {
     }
     // SAFETY: as just said; `Inode` is transparent over the inode.
     let inode = unsafe { Inode::from_raw(host) };
-    if let Some(tied) = inode.tied() {
-        tied.fetch_sub(1, Relaxed);
-    }
     // SAFETY: the folio is a head (caller); NULL is what an unowned folio has.
     unsafe { ffi::refdax_folio_set_mapping(folio.as_raw(), core::ptr::null_mut(), 0) };
+    // After the mapping is cleared: eviction, which reads the count (`Acquire`), frees the
+    // inode only once no folio points at it.
+    if let Some(tied) = inode.tied() {
+        tied.fetch_sub(1, Release);
+    }
 }
 
 /// An inode whose lock (`i_rwsem`) the caller holds exclusively: its size may change.

@@ -3,9 +3,9 @@
 //! The inode and superblock operations: creating, changing and evicting inodes.
 
 use super::{
-    inode::{FileState, Inode, InvalidateGuard, LockedInode},
-    registration::{file_data, sb_data, StateBox, Tables},
-    FileSystem,
+    inode::{FileState, Inode, InodeSharedGuard, InvalidateGuard, LockedInode},
+    registration::{file_data, file_parts, sb_data, StateBox, Tables},
+    Extent, FileSystem,
 };
 use crate::abstractions::ffi;
 use kernel::{
@@ -13,7 +13,7 @@ use kernel::{
     error::{from_result, to_result},
     ffi::{c_int, c_uint},
     prelude::*,
-    sync::atomic::Relaxed,
+    sync::atomic::Acquire,
     types::ForeignOwnable,
 };
 
@@ -248,6 +248,58 @@ pub(super) unsafe extern "C" fn setattr<T: FileSystem>(
     })
 }
 
+/// `inode_operations::fiemap` of a regular file: the file system's runs of physically
+/// contiguous memory, under the inode lock shared; the last one flagged `FIEMAP_EXTENT_LAST`.
+///
+/// # Safety
+///
+/// Called by the VFS (`ioctl_fiemap()`) for a `T` regular file, with its `fiemap_extent_info`.
+pub(super) unsafe extern "C" fn fiemap<T: FileSystem>(
+    raw: *mut bindings::inode,
+    fieinfo: *mut bindings::fiemap_extent_info,
+    start: u64,
+    len: u64,
+) -> c_int {
+    from_result(|| {
+        let mut len = len;
+        // SAFETY: `raw` and `fieinfo` are valid for the call; `len` is a valid `u64`.
+        to_result(unsafe { ffi::refdax_fiemap_prep(raw, fieinfo, start, &mut len) })?;
+        // SAFETY: a regular file of type `T` on our superblock, valid for the call.
+        let (inode, sb, file) = unsafe { file_parts::<T>(raw) };
+        let _shared = InodeSharedGuard::lock(inode);
+        // One extent behind: only the last is flagged, and it is known at the end.
+        let mut held: Option<Extent> = None;
+        let mut full = false;
+        let fill = |e: Extent, last: bool| -> Result<bool> {
+            // SAFETY: `fieinfo` is valid for the call; this copies to its user array.
+            let ret =
+                unsafe { ffi::refdax_fiemap_fill(fieinfo, e.logical, e.physical, e.len, last) };
+            to_result(ret.min(0))?;
+            Ok(ret == 0)
+        };
+        T::fiemap(
+            sb,
+            inode,
+            file,
+            start,
+            start.saturating_add(len),
+            &mut |e| {
+                if let Some(prev) = held.replace(e) {
+                    if !fill(prev, false)? {
+                        full = true;
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            },
+        )?;
+        if let (Some(last), false) = (held, full) {
+            fill(last, true)?;
+        }
+        Ok(0)
+    })
+}
+
 /// `inode_operations::getattr`: `generic_fillattr()`, whose `st_blocks` is `i_blocks`
 /// (`simple_getattr()` would count page cache pages, of which there are none).
 ///
@@ -288,7 +340,7 @@ pub(super) unsafe extern "C" fn evict_inode<T: FileSystem>(raw: *mut bindings::i
     // Nobody maps or opens the inode any more; the lock is the proof that `T::evict` may
     // take blocks out of the file.
     T::evict(sb, &InvalidateGuard::lock(inode), &state.file);
-    let tied = state.tied.load(Relaxed);
+    let tied = state.tied.load(Acquire);
     if tied != 0 {
         // Folios still point at this file's mapping: freeing it would leave them dangling.
         // Keep the state and the inode (`free_inode` sees `i_private` and leaks it).

@@ -126,11 +126,12 @@ impl<T: FileSystem> Tables<T> {
     pub(super) const FILE_INODE: bindings::inode_operations = bindings::inode_operations {
         setattr: Some(setattr::<T>),
         getattr: Some(getattr),
+        fiemap: Some(fiemap::<T>),
         ..pin_init::zeroed()
     };
 
     pub(super) const FILE: bindings::file_operations = bindings::file_operations {
-        llseek: Some(bindings::generic_file_llseek),
+        llseek: Some(llseek::<T>),
         read_iter: Some(read_iter::<T>),
         write_iter: Some(write_iter::<T>),
         mmap: Some(mmap::<T>),

@@ -58,6 +58,27 @@ pub(crate) trait FileSystem: Sized + 'static {
         offset: u64,
         len: u64,
     ) -> Result;
+    /// `lseek()` with `SEEK_DATA` or `SEEK_HOLE` from `from` (below the file's size, which
+    /// the caller's shared inode lock keeps): the offset found, or `ENXIO`.
+    fn seek(
+        sb: &Self::Sb,
+        inode: &Inode,
+        file: &Self::File,
+        from: u64,
+        whence: Seek,
+    ) -> Result<u64>;
+    /// `FS_IOC_FIEMAP` over bytes `start..end`: calls `emit` with each run of the file that
+    /// lies in physically contiguous memory, in file order, until it returns `false`. The
+    /// inode lock is held shared. `emit` copies to user memory, which may fault on a mapping
+    /// of this very file: no lock of the file system's may be held across it.
+    fn fiemap(
+        sb: &Self::Sb,
+        inode: &Inode,
+        file: &Self::File,
+        start: u64,
+        end: u64,
+        emit: &mut dyn FnMut(Extent) -> Result<bool>,
+    ) -> Result;
     /// A page fault in a mapping of the file. The mapping's invalidate lock is held shared
     /// (see [`InvalidateGuard`]): pages cannot leave the file meanwhile.
     fn fault<'a>(
@@ -78,6 +99,27 @@ pub(crate) trait FileSystem: Sized + 'static {
     /// untie every folio tied to it (an inode with folios still tied is never freed: the
     /// abstraction warns and leaks it). The state is dropped afterwards.
     fn evict(sb: &Self::Sb, inode: &InvalidateGuard<'_>, file: &Self::File);
+}
+
+/// The `lseek()` modes a file system answers itself ([`FileSystem::seek`]); the others are
+/// the VFS's (`generic_file_llseek()`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Seek {
+    /// `SEEK_DATA`: the next offset with data.
+    Data,
+    /// `SEEK_HOLE`: the next offset in a hole (the end of the file is one).
+    Hole,
+}
+
+/// A run of a file in physically contiguous memory ([`FileSystem::fiemap`]).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct Extent {
+    /// Its byte offset in the file.
+    pub(crate) logical: u64,
+    /// Its physical address.
+    pub(crate) physical: u64,
+    /// Its length in bytes.
+    pub(crate) len: u64,
 }
 
 /// The mount options (`mount -o`) the C shim's parser accepts.

@@ -160,6 +160,15 @@ impl VmFault {
         self.flags() & bindings::fault_flag_FAULT_FLAG_VMA_LOCK != 0
     }
 
+    /// Sets the file's modification and change times to now, as a write fault of a shared
+    /// mapping must (stores through it change the file): `file_update_time()`, as ext4's
+    /// and xfs's DAX faults do. The VFS rate-limits it to the time granularity.
+    pub(crate) fn update_file_time(&self) {
+        // SAFETY: the VMA and its file are valid while the fault is handled; the function
+        // takes no lock the fault holds (it marks the inode dirty under `i_lock`).
+        unsafe { bindings::file_update_time((*self.vma()).vm_file) };
+    }
+
     /// Whether the access was a write.
     pub(crate) fn is_write(&self) -> bool {
         self.flags() & bindings::fault_flag_FAULT_FLAG_WRITE != 0

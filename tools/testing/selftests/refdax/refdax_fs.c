@@ -10,6 +10,7 @@
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/sysmacros.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/statfs.h>
 #include <sys/stat.h>
@@ -572,6 +573,111 @@ TEST_F(fs, size_changes_update_mtime_and_ctime)
 			    (st.st_ctim.tv_sec == ctime.tv_sec && st.st_ctim.tv_nsec > ctime.tv_nsec))
 			TH_LOG("step %d: ctime not updated", k);
 	}
+	close(fd);
+}
+
+/* SEEK_DATA and SEEK_HOLE follow the block map: pages with a block are data. */
+TEST_F(fs, seek_data_and_seek_hole)
+{
+	int fd = open("sparse", O_CREAT | O_RDWR, 0644);
+	char page[PAGE];
+
+	ASSERT_LE(0, fd);
+	fill(page, PAGE, 3);
+	/* Small writes, then a truncate up: single blocks at pages 0 and 256 only. */
+	ASSERT_EQ(PAGE, pwrite(fd, page, PAGE, 0));
+	ASSERT_EQ(PAGE, pwrite(fd, page, PAGE, 256 * PAGE));
+	ASSERT_EQ(0, ftruncate(fd, 512 * PAGE + 100));
+	EXPECT_EQ(0, lseek(fd, 0, SEEK_DATA));
+	EXPECT_EQ(100, lseek(fd, 100, SEEK_DATA));
+	EXPECT_EQ(PAGE, lseek(fd, 0, SEEK_HOLE));
+	EXPECT_EQ(256 * PAGE, lseek(fd, PAGE, SEEK_DATA));
+	EXPECT_EQ(257 * PAGE, lseek(fd, 256 * PAGE + 5, SEEK_HOLE));
+	EXPECT_EQ(300 * PAGE, lseek(fd, 300 * PAGE, SEEK_HOLE));
+	/* No data after page 256, and the end of the file is a hole. */
+	EXPECT_EQ(-1, lseek(fd, 257 * PAGE, SEEK_DATA));
+	EXPECT_EQ(ENXIO, errno);
+	EXPECT_EQ(512 * PAGE + 100, lseek(fd, 0, SEEK_END));
+	EXPECT_EQ(-1, lseek(fd, 512 * PAGE + 100, SEEK_HOLE));
+	EXPECT_EQ(ENXIO, errno);
+	EXPECT_EQ(-1, lseek(fd, -1, SEEK_DATA));
+	EXPECT_EQ(EINVAL, errno);
+	/* A store through a mapping allocates: the page becomes data. */
+	char *p = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 100 * PAGE);
+
+	ASSERT_NE(MAP_FAILED, p);
+	p[PAGE] = 1;
+	ASSERT_EQ(0, munmap(p, 2 * PAGE));
+	EXPECT_EQ(101 * PAGE, lseek(fd, PAGE, SEEK_DATA));
+	/* A punched page is a hole again; the position moved with the last success. */
+	ASSERT_EQ(0, fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, PAGE));
+	EXPECT_EQ(0, lseek(fd, 0, SEEK_HOLE));
+	EXPECT_EQ(0, lseek(fd, 0, SEEK_CUR));
+	close(fd);
+}
+
+/* A store through a shared mapping changes the file: its first write fault sets the times. */
+TEST_F(fs, write_fault_updates_mtime_and_ctime)
+{
+	struct timespec old[2] = { { 1000, 0 }, { 1000, 0 } };
+	int fd = open("t", O_CREAT | O_RDWR, 0644);
+	struct stat st;
+	char *p;
+
+	ASSERT_LE(0, fd);
+	/* Small enough for PTEs; then 2 MiB for a PMD fault. */
+	for (long size = 4 * PAGE; size <= 2 * 1024 * 1024; size = 2 * 1024 * 1024) {
+		ASSERT_EQ(0, ftruncate(fd, size));
+		ASSERT_EQ(0, futimens(fd, old));
+		p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		ASSERT_NE(MAP_FAILED, p);
+		/* A read fault changes nothing. */
+		EXPECT_EQ(0, p[0]);
+		ASSERT_EQ(0, fstat(fd, &st));
+		EXPECT_EQ(1000, st.st_mtim.tv_sec);
+		p[size - 1] = 1;
+		ASSERT_EQ(0, fstat(fd, &st));
+		EXPECT_LT(1000, st.st_mtim.tv_sec) TH_LOG("size %ld: mtime not updated", size);
+		EXPECT_LT(1000, st.st_ctim.tv_sec) TH_LOG("size %ld: ctime not updated", size);
+		ASSERT_EQ(0, munmap(p, size));
+		if (size == 2 * 1024 * 1024)
+			break;
+	}
+	close(fd);
+}
+
+/* O_APPEND, zero-length writes and RWF_NOWAIT, as the VFS defines them for refdax. */
+TEST_F(fs, append_zero_length_and_nowait_writes)
+{
+	struct timespec old[2] = { { 1000, 0 }, { 1000, 0 } };
+	char buf[3 * PAGE], back[3 * PAGE];
+	struct iovec iov = { .iov_base = buf, .iov_len = PAGE };
+	int fd = open("a", O_CREAT | O_RDWR | O_APPEND, 0644);
+	struct stat st;
+
+	ASSERT_LE(0, fd);
+	fill(buf, sizeof(buf), 9);
+	/* O_APPEND writes at the end, whatever the offset asked for. */
+	ASSERT_EQ(100, write(fd, buf, 100));
+	ASSERT_EQ(PAGE, pwrite(fd, buf + 100, PAGE, 0));
+	ASSERT_EQ(0, fstat(fd, &st));
+	EXPECT_EQ(100 + PAGE, st.st_size);
+	ASSERT_EQ(100 + PAGE, pread(fd, back, sizeof(back), 0));
+	EXPECT_EQ(0, memcmp(buf, back, 100 + PAGE));
+	/* A zero-length write returns 0 and changes nothing, not even the times. */
+	ASSERT_EQ(0, futimens(fd, old));
+	EXPECT_EQ(0, write(fd, buf, 0));
+	EXPECT_EQ(0, pwrite(fd, buf, 0, 1L << 40));
+	ASSERT_EQ(0, fstat(fd, &st));
+	EXPECT_EQ(100 + PAGE, st.st_size);
+	EXPECT_EQ(1000, st.st_mtim.tv_sec);
+	/* No non-blocking I/O: RWF_NOWAIT is refused up front, nothing is written. */
+	EXPECT_EQ(-1, pwritev2(fd, &iov, 1, 0, RWF_NOWAIT));
+	EXPECT_EQ(EOPNOTSUPP, errno);
+	EXPECT_EQ(-1, preadv2(fd, &iov, 1, 0, RWF_NOWAIT));
+	EXPECT_EQ(EOPNOTSUPP, errno);
+	ASSERT_EQ(0, fstat(fd, &st));
+	EXPECT_EQ(100 + PAGE, st.st_size);
 	close(fd);
 }
 

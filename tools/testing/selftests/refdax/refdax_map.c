@@ -6,7 +6,11 @@
  */
 #include <limits.h>
 #include <linux/falloc.h>
+#include <linux/fiemap.h>
+#include <linux/fs.h>
+#include <linux/io_uring.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/statfs.h>
 #include <sys/uio.h>
@@ -630,6 +634,152 @@ TEST_F(map, memory_failure_quarantines_the_block)
 	ASSERT_LE(0, fd2);
 	close(fd2);
 	ASSERT_EQ(0, unlink("g"));
+}
+
+/*
+ * FS_IOC_FIEMAP reports where a file lives: runs of physically contiguous pmem inside
+ * refdax's range, the address a mapping of the page shows in /proc/self/pagemap.
+ */
+TEST_F(map, fiemap_reports_physical_extents)
+{
+	const long mb2 = 2 * 1024 * 1024;
+	const uint64_t phys = env_u64("REFDAX_PHYS"), size = env_u64("REFDAX_SIZE");
+	struct fiemap *fm = calloc(1, sizeof(*fm) + 8 * sizeof(struct fiemap_extent));
+	int fd = open("fm", O_CREAT | O_RDWR, 0644);
+	struct fiemap_extent *e;
+	char page[PAGE];
+	char *p;
+
+	ASSERT_NE(NULL, fm);
+	ASSERT_LE(0, fd);
+	/* Two extents (2 MiB windows below EOF get one each), with a hole between. */
+	ASSERT_EQ(0, ftruncate(fd, 4 * mb2));
+	ASSERT_EQ(0, fallocate(fd, 0, 0, mb2));
+	memset(page, 0x5a, PAGE);
+	ASSERT_EQ(PAGE, pwrite(fd, page, PAGE, 3 * mb2 + 5 * PAGE));
+	fm->fm_start = 0;
+	fm->fm_length = FIEMAP_MAX_OFFSET;
+	fm->fm_extent_count = 8;
+	ASSERT_EQ(0, ioctl(fd, FS_IOC_FIEMAP, fm)) TH_LOG("FIEMAP: %s", strerror(errno));
+	ASSERT_EQ(2u, fm->fm_mapped_extents);
+	e = fm->fm_extents;
+	EXPECT_EQ(0u, e[0].fe_logical);
+	EXPECT_EQ((uint64_t)3 * mb2, e[1].fe_logical);
+	for (int i = 0; i < 2; i++) {
+		EXPECT_EQ((uint64_t)mb2, e[i].fe_length);
+		EXPECT_EQ(0u, e[i].fe_physical % mb2);
+		EXPECT_TRUE(e[i].fe_physical >= phys && e[i].fe_physical + mb2 <= phys + size);
+	}
+	EXPECT_EQ(0u, e[0].fe_flags & FIEMAP_EXTENT_LAST);
+	EXPECT_EQ((uint32_t)FIEMAP_EXTENT_LAST, e[1].fe_flags & FIEMAP_EXTENT_LAST);
+	/* The physical address is the one the page is mapped from. */
+	p = mmap(NULL, PAGE, PROT_READ, MAP_SHARED, fd, 3 * mb2 + 5 * PAGE);
+	ASSERT_NE(MAP_FAILED, p);
+	EXPECT_EQ(0x5a, p[0]);
+	EXPECT_EQ(e[1].fe_physical + 5 * PAGE, (uint64_t)pfn_of(p) * PAGE);
+	ASSERT_EQ(0, munmap(p, PAGE));
+	/* Counting only; an array of one (no LAST: more follow); a range inside an extent. */
+	fm->fm_extent_count = 0;
+	ASSERT_EQ(0, ioctl(fd, FS_IOC_FIEMAP, fm));
+	EXPECT_EQ(2u, fm->fm_mapped_extents);
+	fm->fm_extent_count = 1;
+	ASSERT_EQ(0, ioctl(fd, FS_IOC_FIEMAP, fm));
+	EXPECT_EQ(1u, fm->fm_mapped_extents);
+	EXPECT_EQ(0u, e[0].fe_flags & FIEMAP_EXTENT_LAST);
+	fm->fm_extent_count = 8;
+	fm->fm_start = mb2 / 2;
+	fm->fm_length = PAGE;
+	ASSERT_EQ(0, ioctl(fd, FS_IOC_FIEMAP, fm));
+	ASSERT_EQ(1u, fm->fm_mapped_extents);
+	EXPECT_EQ((uint64_t)mb2 / 2, e[0].fe_logical);
+	EXPECT_EQ((uint64_t)PAGE, e[0].fe_length);
+	/* A hole only: nothing; bad flags: EBADR, as the VFS says. */
+	fm->fm_start = mb2;
+	fm->fm_length = mb2;
+	ASSERT_EQ(0, ioctl(fd, FS_IOC_FIEMAP, fm));
+	EXPECT_EQ(0u, fm->fm_mapped_extents);
+	fm->fm_flags = FIEMAP_FLAG_XATTR;
+	EXPECT_EQ(-1, ioctl(fd, FS_IOC_FIEMAP, fm));
+	EXPECT_EQ(EBADR, errno);
+	free(fm);
+	close(fd);
+}
+
+/* mm/gup_test.h's long-term pin test (CONFIG_GUP_TEST), as tools/testing/selftests/mm uses it. */
+struct refdax_pin_longterm_test {
+	__u64 addr;
+	__u64 size;
+	__u32 flags;
+};
+#define REFDAX_PIN_LONGTERM_TEST_START _IOW('g', 7, struct refdax_pin_longterm_test)
+#define REFDAX_PIN_LONGTERM_TEST_STOP _IO('g', 8)
+#define REFDAX_PIN_LONGTERM_TEST_FLAG_USE_FAST 2
+
+/*
+ * FOLL_LONGTERM is refused on FS DAX mappings by the core (check_vma_flags(), and
+ * folio_is_longterm_pinnable() for the fast path): a DMA pin that may last forever must not
+ * hold a page a truncate is waiting to reuse. io_uring fixed buffers and gup_test's
+ * long-term pin over a refdax mapping get EOPNOTSUPP, PTE- and PMD-mapped; the same on an
+ * anonymous buffer works, so the refusal is about the mapping.
+ */
+TEST_F(map, longterm_pins_are_refused)
+{
+	const long size = 2 * 1024 * 1024;
+	struct io_uring_params params = { 0 };
+	int fd = open("lt", O_CREAT | O_RDWR, 0644);
+	char *anon = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *p = MAP_FAILED;
+	int ring, gup;
+
+	ASSERT_LE(0, fd);
+	/* One extent, so that the 2 MiB can be mapped by a PMD. */
+	ASSERT_EQ(0, ftruncate(fd, size));
+	ASSERT_EQ(0, fallocate(fd, 0, 0, size));
+	ASSERT_NE(MAP_FAILED, anon);
+	memset(anon, 1, size);
+	ring = syscall(__NR_io_uring_setup, 4, &params);
+	ASSERT_LE(0, ring) TH_LOG("io_uring_setup: %s", strerror(errno));
+	gup = open("/sys/kernel/debug/gup_test", O_RDWR);
+	ASSERT_LE(0, gup) TH_LOG("gup_test: %s (CONFIG_GUP_TEST)", strerror(errno));
+	for (int pmd = 0; pmd < 2; pmd++) {
+		/* One page mapped by a PTE (a 4 KiB VMA cannot hold a PMD), then 2 MiB by one PMD. */
+		long len = pmd ? size : PAGE;
+		long long before = refdax_stat(REFDAX_STAT_PMD_FAULTS);
+		struct iovec iov;
+
+		p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		ASSERT_NE(MAP_FAILED, p);
+		EXPECT_EQ(0, p[0]);
+		EXPECT_EQ(before + pmd, refdax_stat(REFDAX_STAT_PMD_FAULTS));
+		iov.iov_base = p;
+		iov.iov_len = len;
+		EXPECT_EQ(-1, syscall(__NR_io_uring_register, ring, IORING_REGISTER_BUFFERS, &iov, 1));
+		EXPECT_EQ(EOPNOTSUPP, errno);
+		for (int fast = 0; fast < 2; fast++) {
+			struct refdax_pin_longterm_test args = {
+				.addr = (unsigned long)p,
+				.size = len,
+				.flags = fast ? REFDAX_PIN_LONGTERM_TEST_FLAG_USE_FAST : 0,
+			};
+
+			EXPECT_EQ(-1, ioctl(gup, REFDAX_PIN_LONGTERM_TEST_START, &args));
+			EXPECT_EQ(EOPNOTSUPP, errno) TH_LOG("pmd %d fast %d", pmd, fast);
+			ioctl(gup, REFDAX_PIN_LONGTERM_TEST_STOP);
+		}
+		ASSERT_EQ(0, munmap(p, len));
+	}
+	/* The same calls over anonymous memory pin, and unpin. */
+	struct iovec aiov = { .iov_base = anon, .iov_len = size };
+	struct refdax_pin_longterm_test args = { .addr = (unsigned long)anon, .size = size };
+
+	EXPECT_EQ(0, syscall(__NR_io_uring_register, ring, IORING_REGISTER_BUFFERS, &aiov, 1));
+	EXPECT_EQ(0, syscall(__NR_io_uring_register, ring, IORING_UNREGISTER_BUFFERS, NULL, 0));
+	EXPECT_EQ(0, ioctl(gup, REFDAX_PIN_LONGTERM_TEST_START, &args));
+	EXPECT_EQ(0, ioctl(gup, REFDAX_PIN_LONGTERM_TEST_STOP));
+	close(gup);
+	close(ring);
+	munmap(anon, size);
+	close(fd);
 }
 
 TEST_HARNESS_MAIN
