@@ -408,6 +408,40 @@ impl FileData {
         Ok(())
     }
 
+    /// `FALLOC_FL_ZERO_RANGE`: bytes `offset..offset + len` read as zeros afterwards and have
+    /// blocks (holes get zeroed ones, all or nothing: `ENOSPC` changes nothing); the size
+    /// grows to the end unless `keep_size`. The blocks stay where they are, so mappings of
+    /// the range see the zeros at once, as ext4's DAX zero range shows them after its unmap.
+    pub(crate) fn zero_range(
+        &self,
+        dev: &Device,
+        inode: &LockedInode<'_>,
+        offset: u64,
+        len: u64,
+        keep_size: bool,
+    ) -> Result {
+        let end = offset.checked_add(len).ok_or(EFBIG)?;
+        let old = inode.size();
+        let eof = pages(if keep_size { old } else { end.max(old) });
+        let (first, last) = ((offset >> PAGE_SHIFT) as usize, pages(end));
+        self.fill_holes(dev, inode, first, last, eof)?;
+        // Blocks only leave the file under the inode lock, which we hold: zero them in place.
+        for index in first..last {
+            let from = (index as u64) << PAGE_SHIFT;
+            let start = offset.max(from) - from;
+            let stop = end.min(from + PAGE_SIZE) - from;
+            self.zero_in_page(dev, index, start as usize, stop as usize);
+            if index % LEAF == 0 {
+                sched::cond_resched();
+            }
+        }
+        if !keep_size && end > old {
+            self.zero_eof_page(dev, old);
+            inode.set_size(end);
+        }
+        Ok(())
+    }
+
     pub(crate) fn punch_hole(
         &self,
         dev: &Device,

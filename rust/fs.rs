@@ -104,6 +104,8 @@ impl FileSystem for RefdaxFs {
             Fallocate::Allocate => file.allocate(&sb.dev, inode, offset, len, false),
             Fallocate::AllocateKeepSize => file.allocate(&sb.dev, inode, offset, len, true),
             Fallocate::PunchHole => file.punch_hole(&sb.dev, inode, offset, len),
+            Fallocate::ZeroRange => file.zero_range(&sb.dev, inode, offset, len, false),
+            Fallocate::ZeroRangeKeepSize => file.zero_range(&sb.dev, inode, offset, len, true),
         }
     }
 

@@ -149,7 +149,7 @@ pub(super) unsafe extern "C" fn fallocate<T: FileSystem>(
         let mode = Fallocate::from_mode(mode)?;
         // vfs_fallocate() has checked offset >= 0, len > 0 and offset + len <= s_maxbytes.
         let inode = InodeGuard::lock(inode);
-        if mode == Fallocate::Allocate {
+        if matches!(mode, Fallocate::Allocate | Fallocate::ZeroRange) {
             // SAFETY: `raw` is valid; checks RLIMIT_FSIZE and s_maxbytes for the new size.
             to_result(unsafe { bindings::inode_newsize_ok(raw, offset + len) })?;
         }

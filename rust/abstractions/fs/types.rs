@@ -146,11 +146,16 @@ pub(crate) enum Fallocate {
     AllocateKeepSize,
     /// `FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE`: free the blocks, keep the size.
     PunchHole,
+    /// `FALLOC_FL_ZERO_RANGE`: the range reads as zeros, allocated; the size may grow.
+    ZeroRange,
+    /// `FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE`: the same, keeping the size.
+    ZeroRangeKeepSize,
 }
 
 // From include/uapi/linux/falloc.h, which the kernel's bindings do not include.
 const FALLOC_FL_KEEP_SIZE: c_int = 0x01;
 const FALLOC_FL_PUNCH_HOLE: c_int = 0x02;
+const FALLOC_FL_ZERO_RANGE: c_int = 0x10;
 
 impl Fallocate {
     pub(super) fn from_mode(mode: c_int) -> Result<Self> {
@@ -158,6 +163,8 @@ impl Fallocate {
             0 => Ok(Self::Allocate),
             FALLOC_FL_KEEP_SIZE => Ok(Self::AllocateKeepSize),
             m if m == FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE => Ok(Self::PunchHole),
+            FALLOC_FL_ZERO_RANGE => Ok(Self::ZeroRange),
+            m if m == FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE => Ok(Self::ZeroRangeKeepSize),
             _ => Err(EOPNOTSUPP),
         }
     }

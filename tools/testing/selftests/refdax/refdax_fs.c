@@ -253,7 +253,7 @@ TEST_F(fs, fallocate_modes)
 	ASSERT_EQ(EOPNOTSUPP, errno);
 	ASSERT_EQ(-1, fallocate(fd, FALLOC_FL_COLLAPSE_RANGE, 0, PAGE));
 	ASSERT_EQ(EOPNOTSUPP, errno);
-	ASSERT_EQ(-1, fallocate(fd, FALLOC_FL_ZERO_RANGE, 0, PAGE));
+	ASSERT_EQ(-1, fallocate(fd, FALLOC_FL_INSERT_RANGE, 0, PAGE));
 	ASSERT_EQ(EOPNOTSUPP, errno);
 	close(fd);
 	ASSERT_EQ(0, unlink("fa"));
@@ -573,6 +573,80 @@ TEST_F(fs, size_changes_update_mtime_and_ctime)
 			    (st.st_ctim.tv_sec == ctime.tv_sec && st.st_ctim.tv_nsec > ctime.tv_nsec))
 			TH_LOG("step %d: ctime not updated", k);
 	}
+	close(fd);
+}
+
+/*
+ * FALLOC_FL_ZERO_RANGE: the range reads as zeros (partial pages at both edges), holes in it
+ * get blocks, the rest of the file keeps its data, and a mapping of the range, PTE- or
+ * PMD-mapped, sees the zeros at once; KEEP_SIZE keeps the size, without it the file grows.
+ */
+TEST_F(fs, zero_range)
+{
+	const long mb2 = 2 * 1024 * 1024;
+	char *buf = malloc(2 * mb2), *p;
+	long long before;
+	struct stat st;
+	int fd = open("z", O_CREAT | O_RDWR, 0644);
+
+	ASSERT_NE(NULL, buf);
+	ASSERT_LE(0, fd);
+	/* One extent, so that it maps with a PMD. */
+	ASSERT_EQ(0, ftruncate(fd, mb2));
+	ASSERT_EQ(0, fallocate(fd, 0, 0, mb2));
+	fill(buf, mb2, 5);
+	/* PMD-mapped first: the PTE round's refilled hole breaks the extent. */
+	for (int pmd = 1; pmd >= 0; pmd--) {
+		long len = pmd ? mb2 : 64 * PAGE;
+		long long pmds = refdax_stat(REFDAX_STAT_PMD_FAULTS);
+
+		ASSERT_EQ(mb2, pwrite(fd, buf, mb2, 0));
+		/* PTE-mapped: with a hole of 4 pages in the range, which gets blocks again. */
+		if (!pmd)
+			ASSERT_EQ(0, fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+					       40 * PAGE, 4 * PAGE));
+		p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		ASSERT_NE(MAP_FAILED, p);
+		EXPECT_EQ(buf[100], p[100]);
+		EXPECT_EQ(pmds + pmd, refdax_stat(REFDAX_STAT_PMD_FAULTS));
+		before = free_blocks();
+		/* From the middle of page 10 to the middle of page 50, over the hole. */
+		ASSERT_EQ(0, fallocate(fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE,
+				       10 * PAGE + 100, 40 * PAGE));
+		EXPECT_EQ(before - (pmd ? 0 : 4), free_blocks());
+		for (long i = 0; i < len; i++) {
+			char want = i >= 10 * PAGE + 100 && i < 50 * PAGE + 100 ? 0 : buf[i];
+
+			if (p[i] != want) {
+				EXPECT_EQ(want, p[i]) TH_LOG("pmd %d byte %ld", pmd, i);
+				break;
+			}
+		}
+		ASSERT_EQ(0, munmap(p, len));
+		ASSERT_EQ(0, fstat(fd, &st));
+		EXPECT_EQ(mb2, st.st_size);
+	}
+	/* KEEP_SIZE past EOF allocates without growing; without it the file grows, zeroed. */
+	before = free_blocks();
+	ASSERT_EQ(0, fallocate(fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, mb2, 4 * PAGE));
+	ASSERT_EQ(0, fstat(fd, &st));
+	EXPECT_EQ(mb2, st.st_size);
+	EXPECT_EQ(before - 4, free_blocks());
+	ASSERT_EQ(0, fallocate(fd, FALLOC_FL_ZERO_RANGE, mb2 + PAGE / 2, 8 * PAGE));
+	ASSERT_EQ(0, fstat(fd, &st));
+	EXPECT_EQ(mb2 + PAGE / 2 + 8 * PAGE, st.st_size);
+	ASSERT_EQ(8 * PAGE, pread(fd, buf, 8 * PAGE, mb2));
+	for (long i = 0; i < 8 * PAGE; i++) {
+		ASSERT_EQ(0, buf[i]) TH_LOG("byte %ld past the old EOF", i);
+	}
+	/* All or nothing: far beyond the pool, ENOSPC and no change. */
+	before = free_blocks();
+	EXPECT_EQ(-1, fallocate(fd, FALLOC_FL_ZERO_RANGE, 0, 4 * before * PAGE));
+	EXPECT_EQ(ENOSPC, errno);
+	EXPECT_EQ(before, free_blocks());
+	ASSERT_EQ(0, fstat(fd, &st));
+	EXPECT_EQ(mb2 + PAGE / 2 + 8 * PAGE, st.st_size);
+	free(buf);
 	close(fd);
 }
 
