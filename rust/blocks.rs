@@ -276,16 +276,27 @@ impl Pool {
         blocks: &[u32],
         compound_gone: Option<usize>,
     ) -> usize {
+        // Untied first, in one hold of the pagemap's lock, and before any block is free (a
+        // free block may be taken and tied by another file at once). Nothing ties them again
+        // meanwhile: the caller holds the file's invalidate lock, so no fault of the file runs.
+        for chunk in blocks.chunks(BATCH) {
+            let mut heads = [0usize; BATCH];
+            let mut n = 0;
+            for &block in chunk {
+                if let Some(folio) = pagemap.folio(self.pfn(block)) {
+                    if folio.order() == 0 || compound_gone == Some(folio.pfn()) {
+                        heads[n] = folio.pfn();
+                        n += 1;
+                    }
+                }
+            }
+            pagemap.untie_heads(&heads[..n]);
+        }
         let mut busy = 0;
         let mut states = self.states.lock();
         for &block in blocks {
             let b = block as usize;
             let folio = pagemap.folio(self.pfn(block));
-            if let Some(folio) = folio {
-                if folio.order() == 0 || compound_gone == Some(folio.pfn()) {
-                    pagemap.untie(folio);
-                }
-            }
             let (refs, order) = folio.map_or((0, 0), |f| (f.ref_count(), f.order()));
             // A compound folio exists only while referenced or until its free notification,
             // which splits it under this lock: at refcount zero that notification is still on

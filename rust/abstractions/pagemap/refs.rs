@@ -237,14 +237,19 @@ impl<T: PagemapOwner> DevPagemap<T> {
         unsafe { tie_folio(folio, inode, index) }
     }
 
-    /// Unties `folio` from its file, if it is still a folio head of ours (a page that became
-    /// a tail page since it was looked up is left alone: its mapping is its new head's).
-    pub(crate) fn untie(&self, folio: &Folio) {
+    /// Unties from its file the folio that starts at each of `pfns`, if it still does (a
+    /// page that became a tail page since it was looked up is left alone: its mapping is its
+    /// new head's). One hold of `refs` for the lot; `pfns` is short (a caller's batch).
+    pub(crate) fn untie_heads(&self, pfns: &[usize]) {
         let state = self.refs.lock();
-        if self.referenceable(&state, folio) {
-            // SAFETY: under `refs`, the tie lock; the folio is a head, and stays one while we
-            // hold `refs` (splits and builds decide under it).
-            unsafe { untie_folio(folio) };
+        for &pfn in pfns {
+            if let Some(folio) = self.folio(pfn) {
+                if folio.pfn() == pfn && self.referenceable(&state, folio) {
+                    // SAFETY: under `refs`, the tie lock; the folio is a head, and stays one
+                    // while we hold `refs` (splits and builds decide under it).
+                    unsafe { untie_folio(folio) };
+                }
+            }
         }
     }
 }
