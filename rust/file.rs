@@ -421,12 +421,10 @@ impl FileData {
         keep_size: bool,
     ) -> Result {
         let end = offset.checked_add(len).ok_or(EFBIG)?;
-        let old = inode.size();
-        let eof = pages(if keep_size { old } else { end.max(old) });
-        let (first, last) = ((offset >> PAGE_SHIFT) as usize, pages(end));
-        self.fill_holes(dev, inode, first, last, eof)?;
+        // Holes get zeroed blocks, the size grows as for an allocation.
+        self.allocate(dev, inode, offset, len, keep_size)?;
         // Blocks only leave the file under the inode lock, which we hold: zero them in place.
-        for index in first..last {
+        for index in (offset >> PAGE_SHIFT) as usize..pages(end) {
             let from = (index as u64) << PAGE_SHIFT;
             let start = offset.max(from) - from;
             let stop = end.min(from + PAGE_SIZE) - from;
@@ -434,10 +432,6 @@ impl FileData {
             if index % LEAF == 0 {
                 sched::cond_resched();
             }
-        }
-        if !keep_size && end > old {
-            self.zero_eof_page(dev, old);
-            inode.set_size(end);
         }
         Ok(())
     }
