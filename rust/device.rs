@@ -189,12 +189,8 @@ impl Device {
         line(REFDAX_STAT_PMD_FOLIOS_SPLIT, &s.pmd_folios_split.get())?;
         line(REFDAX_STAT_PMD_FALLBACKS, &s.pmd_fallbacks_total())?;
         for reason in PmdFallback::ALL {
-            let n = s.pmd_fallbacks[reason as usize].get();
-            writeln!(f, "{} {}", reason.stat_name(), n)?;
+            line(reason.stat_name(), &s.pmd_fallbacks[reason as usize].get())?;
         }
-        let mut line = |name: &'static [u8], value: &dyn core::fmt::Display| {
-            writeln!(f, "{} {}", uapi::name(name), value)
-        };
         line(REFDAX_STAT_FOLIO_FREE_CALLS, &s.folio_free_calls.get())?;
         line(REFDAX_STAT_BUSY_RELEASED, &s.busy_released.get())?;
         line(REFDAX_STAT_BLOCKS_TOTAL, &self.pool().total())?;

@@ -81,9 +81,9 @@ impl PmdFallback {
     ];
 
     /// The name of its line in the stats file (`pmd_fallback_*`; the trace event shows the
-    /// part after the prefix, `rust/refdax_trace.h`).
-    pub(crate) fn stat_name(self) -> &'static str {
-        uapi::name(match self {
+    /// part after the prefix, `rust/refdax_trace.h`), as `include/uapi/linux/refdax.h` has it.
+    pub(crate) fn stat_name(self) -> &'static [u8] {
+        match self {
             Self::Misaligned => uapi::REFDAX_STAT_PMD_FALLBACK_MISALIGNED,
             Self::ShortExtent => uapi::REFDAX_STAT_PMD_FALLBACK_SHORT_EXTENT,
             Self::FileEnd => uapi::REFDAX_STAT_PMD_FALLBACK_FILE_END,
@@ -93,7 +93,7 @@ impl PmdFallback {
             Self::NoMemory => uapi::REFDAX_STAT_PMD_FALLBACK_NO_MEMORY,
             Self::Poisoned => uapi::REFDAX_STAT_PMD_FALLBACK_POISONED,
             Self::Unsettled => uapi::REFDAX_STAT_PMD_FALLBACK_UNSETTLED,
-        })
+        }
     }
 }
 

@@ -30,15 +30,11 @@ impl LargeBitmap {
         if nbits > i32::MAX as usize {
             return Err(EINVAL);
         }
-        let nwords = nbits.div_ceil(BITS);
-        let mut words = KVVec::with_capacity(nwords, GFP_KERNEL)?;
-        for w in 0..nwords {
-            let word = match (set, (w + 1) * BITS <= nbits) {
-                (false, _) => 0,
-                (true, true) => usize::MAX,
-                (true, false) => (1usize << (nbits % BITS)) - 1,
-            };
-            words.push(word, GFP_KERNEL)?;
+        let fill = if set { usize::MAX } else { 0 };
+        let mut words = KVVec::from_elem(fill, nbits.div_ceil(BITS), GFP_KERNEL)?;
+        // The bits past `nbits` in the last word stay clear.
+        if let Some(last) = words.last_mut().filter(|_| nbits % BITS != 0) {
+            *last &= (1usize << (nbits % BITS)) - 1;
         }
         // INVARIANT: `nwords` words, the tail bits clear, `nbits` checked above.
         Ok(Self { words, nbits })

@@ -52,14 +52,6 @@ pub(crate) struct BlockStates {
     owner: KVVec<u32>,
 }
 
-fn zeroes(n: usize) -> Result<KVVec<u32>> {
-    let mut v = KVVec::with_capacity(n, GFP_KERNEL)?;
-    for _ in 0..n {
-        v.push(0, GFP_KERNEL)?;
-    }
-    Ok(v)
-}
-
 impl BlockStates {
     /// `nblocks` free blocks; the first extent starts at block `first_extent`. `EINVAL` if
     /// block numbers would not fit the `u32`s they are kept in.
@@ -79,7 +71,7 @@ impl BlockStates {
             nbusy: 0,
             next: 0,
             next_extent: first_extent,
-            owner: zeroes(nblocks)?,
+            owner: KVVec::from_elem(0, nblocks, GFP_KERNEL)?,
         })
     }
 

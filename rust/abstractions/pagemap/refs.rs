@@ -40,13 +40,9 @@ pub(super) struct RefState {
 
 impl RefState {
     pub(super) fn new(npages: usize) -> Result<Self> {
-        let mut unsettled = KVVec::with_capacity(npages, GFP_KERNEL)?;
-        for _ in 0..npages {
-            unsettled.push(0, GFP_KERNEL)?;
-        }
         Ok(Self {
             building: None,
-            unsettled,
+            unsettled: KVVec::from_elem(0, npages, GFP_KERNEL)?,
             nunsettled: 0,
             notified: false,
         })

@@ -50,7 +50,7 @@ else
 				tap ok "$s.$name"
 				pass=$((pass + 1))
 			else
-				tap not-ok "$s.${name#ok }"
+				tap not-ok "$s.$name"
 				fail=$((fail + 1))
 			fi
 		done <<<"$lines"
