@@ -267,14 +267,14 @@ impl Pool {
 
     /// `blocks` (a batch: at most [`BATCH`]) leave their file. Under the pool lock, so that
     /// no split intervenes, each block's page's folio is looked up and untied from the file
-    /// (a page of its own, or the compound folio starting at page `compound_gone`, whose
-    /// blocks have all left); then each block is free now if that folio is an idle page,
+    /// (a page of its own, or a compound folio starting at one of the pages `compound_gone`,
+    /// whose blocks have all left); then each block is free now if that folio is an idle page,
     /// else Busy until its notification. Returns how many became Busy.
     pub(crate) fn release(
         &self,
         pagemap: &DevPagemap<Self>,
         blocks: &[u32],
-        compound_gone: Option<usize>,
+        compound_gone: &[usize],
     ) -> usize {
         // Untied first, in one hold of the pagemap's lock, and before any block is free (a
         // free block may be taken and tied by another file at once). Nothing ties them again
@@ -284,7 +284,7 @@ impl Pool {
             let mut n = 0;
             for &block in chunk {
                 if let Some(folio) = pagemap.folio(self.pfn(block)) {
-                    if folio.order() == 0 || compound_gone == Some(folio.pfn()) {
+                    if folio.order() == 0 || compound_gone.contains(&folio.pfn()) {
                         heads[n] = folio.pfn();
                         n += 1;
                     }

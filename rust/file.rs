@@ -39,6 +39,7 @@
 
 mod fault;
 mod map;
+mod shift;
 
 use crate::{
     abstractions::fs::{Extent, Inode, InvalidateGuard, LockedInode},
@@ -210,36 +211,61 @@ impl FileData {
                 // A leaf with no blocks: nothing to release.
                 continue;
             }
-            let taken = &batch[..n];
-            // A page of its own leaves with its block; a compound folio keeps its file while
-            // any of its blocks is still there (memory failure finds the mappings through it).
-            let gone = self.compound_gone(dev, taken);
-            let busy = dev.pool().release(dev.pagemap(), taken, gone);
-            if busy > 0 {
-                // On a kernel without the notification the reaper must wait for them.
-                dev.pagemap().kick_reaper();
-            }
+            self.release(dev, &batch[..n]);
             dropped += n;
             sched::cond_resched();
         }
         inode.sub_blocks(dropped);
     }
 
-    /// The first page of the compound folio that blocks of `taken` belong to, if none of its
-    /// blocks is in the file any more (a batch is one leaf: at most one such folio). A
-    /// snapshot: a folio split meanwhile is pages of their own, each untied with its block.
-    fn compound_gone(&self, dev: &Device, taken: &[u32]) -> Option<usize> {
-        let folio = taken.iter().find_map(|&b| {
-            dev.pagemap()
+    /// Hands back `taken` (at most [`BATCH`] blocks that have just left the file): each is
+    /// free now, or Busy until its folio-free notification. A page of its own leaves with its
+    /// block; a compound folio stays tied to the file while any of its blocks is still there
+    /// (memory failure finds the mappings through it), and leaves with the last.
+    fn release(&self, dev: &Device, taken: &[u32]) {
+        let mut gone = [0usize; BATCH];
+        let n = self.compound_gone(dev, taken, &mut gone);
+        let busy = dev.pool().release(dev.pagemap(), taken, &gone[..n]);
+        if busy > 0 {
+            // On a kernel without the notification the reaper must wait for them.
+            dev.pagemap().kick_reaper();
+        }
+    }
+
+    /// Puts in `gone` the first page of each compound folio that blocks of `taken` belong to
+    /// and that has none of its blocks left in the file; returns how many. A compound
+    /// folio's blocks only ever sit at their places in its window (moves copy them: see
+    /// `shift`). A snapshot: a folio split meanwhile is pages of their own, each untied with
+    /// its block.
+    fn compound_gone(&self, dev: &Device, taken: &[u32], gone: &mut [usize; BATCH]) -> usize {
+        let mut seen = [0usize; BATCH];
+        let (mut nseen, mut n) = (0, 0);
+        for &b in taken.iter().take(BATCH) {
+            let Some(folio) = dev
+                .pagemap()
                 .folio(dev.pool().pfn(b))
                 .filter(|f| f.order() > 0)
-        })?;
-        let head = dev.pool().block_of(folio.pfn())? as u32;
-        let window = folio.index();
-        let map = self.map.lock();
-        (0..folio.nr_pages())
-            .all(|i| map.get(window + i) != Some(head + i as u32))
-            .then_some(folio.pfn())
+            else {
+                continue;
+            };
+            if seen[..nseen].contains(&folio.pfn()) {
+                continue;
+            }
+            seen[nseen] = folio.pfn();
+            nseen += 1;
+            let Some(head) = dev.pool().block_of(folio.pfn()) else {
+                continue;
+            };
+            let window = folio.index();
+            let map = self.map.lock();
+            if (0..folio.nr_pages())
+                .all(|i| map.get(window.saturating_add(i)) != Some(head as u32 + i as u32))
+            {
+                gone[n] = folio.pfn();
+                n += 1;
+            }
+        }
+        n
     }
 
     /// Zeroes page `index`'s bytes from `offset` to `end` if the page has a block (and its

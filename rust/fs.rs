@@ -106,6 +106,8 @@ impl FileSystem for RefdaxFs {
             Fallocate::PunchHole => file.punch_hole(&sb.dev, inode, offset, len),
             Fallocate::ZeroRange => file.zero_range(&sb.dev, inode, offset, len, false),
             Fallocate::ZeroRangeKeepSize => file.zero_range(&sb.dev, inode, offset, len, true),
+            Fallocate::CollapseRange => file.collapse_range(&sb.dev, inode, offset, len),
+            Fallocate::InsertRange => file.insert_range(&sb.dev, inode, offset, len),
         }
     }
 

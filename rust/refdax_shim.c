@@ -337,6 +337,15 @@ void refdax_zero(unsigned long pfn, size_t offset, size_t bytes)
 	arch_wb_cache_pmem(page_address(pfn_to_page(pfn)) + offset, bytes);
 }
 
+unsigned long refdax_copy_page(unsigned long dst_pfn, unsigned long src_pfn)
+{
+	void *dst = page_address(pfn_to_page(dst_pfn));
+	unsigned long left = copy_mc_to_kernel(dst, page_address(pfn_to_page(src_pfn)), PAGE_SIZE);
+
+	arch_wb_cache_pmem(dst, PAGE_SIZE);
+	return left;
+}
+
 loff_t refdax_i_size_read(struct inode *inode)
 {
 	return i_size_read(inode);

@@ -143,6 +143,11 @@ size_t refdax_copy_from_iter(unsigned long pfn, size_t offset, size_t bytes,
 			     struct iov_iter *iter);
 /** Zeroes bytes of page `pfn`, bypassing the CPU cache. */
 void refdax_zero(unsigned long pfn, size_t offset, size_t bytes);
+/**
+ * Copies page `src_pfn` to page `dst_pfn`: `copy_mc_to_kernel()` (machine-check safe), then
+ * the destination written back. Returns the bytes not copied (non-zero: the source failed).
+ */
+unsigned long refdax_copy_page(unsigned long dst_pfn, unsigned long src_pfn);
 
 /* Inodes, their locks, and faults. */
 

@@ -337,6 +337,21 @@ impl<T: PagemapOwner> DevPagemap<T> {
         }
     }
 
+    /// Copies page `src` to page `dst` (both the pagemap's): reading machine-check safe,
+    /// writing back the destination. `EIO` if the source has failed (the destination then
+    /// holds part of it at most).
+    pub(crate) fn copy_page(&self, dst: usize, src: usize) -> Result {
+        if !self.in_page(dst, 0, bindings::PAGE_SIZE) || !self.in_page(src, 0, bindings::PAGE_SIZE)
+        {
+            return Err(EINVAL);
+        }
+        // SAFETY: both pages are ours and have a linear mapping (FS DAX pagemap).
+        match unsafe { ffi::refdax_copy_page(dst, src) } {
+            0 => Ok(()),
+            _ => Err(EIO),
+        }
+    }
+
     fn in_page(&self, pfn: usize, offset: usize, len: usize) -> bool {
         let ok = self.pfns().contains(&pfn)
             && offset

@@ -10,6 +10,50 @@ use kernel::prelude::*;
 pub(crate) const LEAF: usize = EXTENT;
 const HOLE: u32 = u32::MAX;
 
+/// How [`BlockMap::shifted`] moves pages: `FALLOC_FL_COLLAPSE_RANGE` takes pages
+/// `at..at + n` out and moves the pages above down by `n`; `FALLOC_FL_INSERT_RANGE` moves the
+/// pages from `at` on up by `n`, leaving holes at `at..at + n`. Pages below `at` stay.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Shift {
+    pub(crate) at: usize,
+    pub(crate) n: usize,
+    pub(crate) up: bool,
+}
+
+impl Shift {
+    /// Where page `index` goes, `None` if it leaves the file. An insert moves pages by at
+    /// most the file size limit (1 TiB): it cannot overflow (saturates, never leaves).
+    pub(crate) fn dest(&self, index: usize) -> Option<usize> {
+        if index < self.at {
+            Some(index)
+        } else if self.up {
+            Some(index.saturating_add(self.n))
+        } else if index - self.at < self.n {
+            None
+        } else {
+            Some(index - self.n)
+        }
+    }
+
+    /// The first page that moves (every page from it on does).
+    pub(crate) fn first_moved(&self) -> usize {
+        if self.up {
+            self.at
+        } else {
+            self.at.saturating_add(self.n)
+        }
+    }
+
+    /// Where the first page that moves lands.
+    pub(crate) fn first_dest(&self) -> usize {
+        if self.up {
+            self.at.saturating_add(self.n)
+        } else {
+            self.at
+        }
+    }
+}
+
 /// The blocks of 2 MiB of file.
 pub(super) struct Leaf([u32; LEAF]);
 
@@ -119,6 +163,58 @@ impl BlockMap {
             }
         }
         None
+    }
+
+    /// Calls `f` with each page that has a block among `from..to`, and the block, in page
+    /// order; stops when `f` returns false.
+    pub(super) fn for_each(&self, from: usize, to: usize, mut f: impl FnMut(usize, u32) -> bool) {
+        let end = to.min(self.leaves.len() * LEAF);
+        let mut index = from;
+        while index < end {
+            let li = index / LEAF;
+            let leaf_end = ((li + 1) * LEAF).min(end);
+            if let Some(leaf) = &self.leaves[li] {
+                for i in index..leaf_end {
+                    let b = leaf.0[i % LEAF];
+                    if b != HOLE && !f(i, b) {
+                        return;
+                    }
+                }
+            }
+            index = leaf_end;
+            if index % (LEAF * LEAF) == 0 {
+                sched::cond_resched();
+            }
+        }
+    }
+
+    /// A new map with this one's blocks moved as `shift` says, each page's block passed
+    /// through `swap(page, block)` (which may give another block for it: a copy); pages
+    /// leaving the file are left out. `ENOMEM` (or `EFBIG` for a page past the last index)
+    /// leaves nothing changed: this map is untouched either way.
+    pub(super) fn shifted(
+        &self,
+        shift: Shift,
+        mut swap: impl FnMut(usize, u32) -> u32,
+    ) -> Result<BlockMap> {
+        let mut new = BlockMap::new();
+        let mut failed = Ok(());
+        self.for_each(0, usize::MAX, |index, b| {
+            let Some(dest) = shift.dest(index) else {
+                return true;
+            };
+            // Past every page a file can have: never with a size limit of 1 TiB.
+            let Some(end) = dest.checked_add(1) else {
+                failed = Err(EFBIG);
+                return false;
+            };
+            failed = new.prepare(dest, end);
+            if failed.is_ok() {
+                new.set(dest, swap(index, b));
+            }
+            failed.is_ok()
+        });
+        failed.map(|()| new)
     }
 
     /// The holes among pages `from..to`, counted up to a little past `limit`.
@@ -232,6 +328,71 @@ mod tests {
         // Bounded by `to`.
         assert_eq!(map.find(4, 2 * LEAF + 7, true), None);
         assert_eq!(map.find(0, 1, false), None);
+        Ok(())
+    }
+
+    #[test]
+    fn shift_dest_collapse_and_insert() {
+        let collapse = Shift {
+            at: 10,
+            n: 5,
+            up: false,
+        };
+        assert_eq!(collapse.dest(9), Some(9));
+        assert_eq!(collapse.dest(10), None);
+        assert_eq!(collapse.dest(14), None);
+        assert_eq!(collapse.dest(15), Some(10));
+        assert_eq!((collapse.first_moved(), collapse.first_dest()), (15, 10));
+        let insert = Shift {
+            at: 10,
+            n: 5,
+            up: true,
+        };
+        assert_eq!(insert.dest(9), Some(9));
+        assert_eq!(insert.dest(10), Some(15));
+        assert_eq!((insert.first_moved(), insert.first_dest()), (10, 15));
+        // No overflow, whatever the page.
+        assert_eq!(insert.dest(usize::MAX), Some(usize::MAX));
+    }
+
+    #[test]
+    fn shifted_moves_blocks_and_swaps_copies() -> Result {
+        let map = map_with(&[(1, 1), (LEAF - 1, 2), (LEAF, 3), (3 * LEAF + 4, 4)])?;
+        // Collapse pages 2..LEAF: page LEAF - 1's block leaves, the rest above moves down.
+        let n = LEAF - 2;
+        let down = map.shifted(
+            Shift {
+                at: 2,
+                n,
+                up: false,
+            },
+            |index, b| if index == LEAF { 30 } else { b },
+        )?;
+        assert_eq!(down.get(1), Some(1));
+        assert_eq!(down.get(2), Some(30));
+        assert_eq!(down.get(3 * LEAF + 4 - n), Some(4));
+        assert_eq!(down.find(3, 3 * LEAF + 4 - n, true), None);
+        // The old map is untouched.
+        assert_eq!(map.get(LEAF - 1), Some(2));
+        // Insert 2 * LEAF + 1 pages at page 1: everything from it moves up.
+        let up = map.shifted(
+            Shift {
+                at: 1,
+                n: 2 * LEAF + 1,
+                up: true,
+            },
+            |_, b| b,
+        )?;
+        assert_eq!(up.find(0, 2 * LEAF + 2, true), None);
+        assert_eq!(up.get(2 * LEAF + 2), Some(1));
+        assert_eq!(up.get(3 * LEAF), Some(2));
+        assert_eq!(up.get(5 * LEAF + 5), Some(4));
+        let mut seen = 0;
+        up.for_each(0, usize::MAX, |_, _| {
+            seen += 1;
+            true
+        });
+        assert_eq!(seen, 4);
         Ok(())
     }
 

@@ -116,6 +116,11 @@ unsafe extern "C" {
     ) -> usize;
     #[doc = " Zeroes bytes of page `pfn`, bypassing the CPU cache."]
     pub fn refdax_zero(pfn: kernel::ffi::c_ulong, offset: usize, bytes: usize);
+    #[doc = " Copies page `src_pfn` to page `dst_pfn`: `copy_mc_to_kernel()` (machine-check safe), then\n the destination written back. Returns the bytes not copied (non-zero: the source failed)."]
+    pub fn refdax_copy_page(
+        dst_pfn: kernel::ffi::c_ulong,
+        src_pfn: kernel::ffi::c_ulong,
+    ) -> kernel::ffi::c_ulong;
     #[doc = " `i_size_read()`."]
     pub fn refdax_i_size_read(inode: *mut inode) -> kernel::ffi::c_longlong;
     #[doc = " `i_size_write()`."]

@@ -46,6 +46,13 @@ impl Inode {
         unsafe { ffi::refdax_i_size_read(self.as_raw()) as u64 }
     }
 
+    /// The largest file size its file system allows (`s_maxbytes`).
+    pub(crate) fn max_bytes(&self) -> u64 {
+        // SAFETY: by the type invariant the inode is valid; `i_sb` and its `s_maxbytes` are set
+        // before the inode exists and never change.
+        unsafe { (*(*self.as_raw()).i_sb).s_maxbytes as u64 }
+    }
+
     /// Accounts `n` more blocks of `PAGE_SIZE` to the file (`st_blocks`).
     pub(crate) fn add_blocks(&self, n: usize) {
         // SAFETY: by the type invariant the inode is valid; `inode_add_bytes` takes `i_lock`.

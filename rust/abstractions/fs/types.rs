@@ -150,12 +150,18 @@ pub(crate) enum Fallocate {
     ZeroRange,
     /// `FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE`: the same, keeping the size.
     ZeroRangeKeepSize,
+    /// `FALLOC_FL_COLLAPSE_RANGE`: the range leaves, what follows moves down over it.
+    CollapseRange,
+    /// `FALLOC_FL_INSERT_RANGE`: a hole appears, what follows moves up; the size grows.
+    InsertRange,
 }
 
 // From include/uapi/linux/falloc.h, which the kernel's bindings do not include.
 const FALLOC_FL_KEEP_SIZE: c_int = 0x01;
 const FALLOC_FL_PUNCH_HOLE: c_int = 0x02;
+const FALLOC_FL_COLLAPSE_RANGE: c_int = 0x08;
 const FALLOC_FL_ZERO_RANGE: c_int = 0x10;
+const FALLOC_FL_INSERT_RANGE: c_int = 0x20;
 
 impl Fallocate {
     pub(super) fn from_mode(mode: c_int) -> Result<Self> {
@@ -165,6 +171,8 @@ impl Fallocate {
             m if m == FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE => Ok(Self::PunchHole),
             FALLOC_FL_ZERO_RANGE => Ok(Self::ZeroRange),
             m if m == FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE => Ok(Self::ZeroRangeKeepSize),
+            FALLOC_FL_COLLAPSE_RANGE => Ok(Self::CollapseRange),
+            FALLOC_FL_INSERT_RANGE => Ok(Self::InsertRange),
             _ => Err(EOPNOTSUPP),
         }
     }

@@ -251,9 +251,10 @@ TEST_F(fs, fallocate_modes)
 
 	ASSERT_EQ(-1, fallocate(fd, FALLOC_FL_PUNCH_HOLE, 0, PAGE));
 	ASSERT_EQ(EOPNOTSUPP, errno);
-	ASSERT_EQ(-1, fallocate(fd, FALLOC_FL_COLLAPSE_RANGE, 0, PAGE));
+	/* The VFS refuses KEEP_SIZE with the moving modes. */
+	ASSERT_EQ(-1, fallocate(fd, FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_KEEP_SIZE, 0, PAGE));
 	ASSERT_EQ(EOPNOTSUPP, errno);
-	ASSERT_EQ(-1, fallocate(fd, FALLOC_FL_INSERT_RANGE, 0, PAGE));
+	ASSERT_EQ(-1, fallocate(fd, FALLOC_FL_INSERT_RANGE | FALLOC_FL_KEEP_SIZE, 0, PAGE));
 	ASSERT_EQ(EOPNOTSUPP, errno);
 	close(fd);
 	ASSERT_EQ(0, unlink("fa"));
@@ -647,6 +648,130 @@ TEST_F(fs, zero_range)
 	ASSERT_EQ(0, fstat(fd, &st));
 	EXPECT_EQ(mb2 + PAGE / 2 + 8 * PAGE, st.st_size);
 	free(buf);
+	close(fd);
+}
+
+/* Page @i of a file whose page k holds bytes stamp(k): the first bytes say which page. */
+static bool page_is(const char *p, long k)
+{
+	char want[PAGE];
+
+	fill(want, PAGE, (int)k * 13);
+	return !memcmp(p, want, PAGE);
+}
+
+static bool page_is_zero(const char *p)
+{
+	for (long i = 0; i < PAGE; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
+/*
+ * FALLOC_FL_COLLAPSE_RANGE and FALLOC_FL_INSERT_RANGE move the pages above the range with
+ * their data; a shared mapping made before sees the new layout at once (never a stale
+ * page), so do read and SEEK_DATA; the collapsed pages' blocks go back to the pool and an
+ * inserted range is a hole; odd arguments get ext4's errors and change nothing.
+ */
+TEST_F(fs, collapse_and_insert_range)
+{
+	const long n = 64;
+	char *buf = malloc(n * PAGE), *out = malloc((n + 8) * PAGE), *p;
+	long long before;
+	struct stat st;
+	int fd = open("mv", O_CREAT | O_RDWR, 0644);
+
+	ASSERT_NE(NULL, buf);
+	ASSERT_NE(NULL, out);
+	ASSERT_LE(0, fd);
+	for (long k = 0; k < n; k++)
+		fill(buf + k * PAGE, PAGE, (int)k * 13);
+	/* Written a page at a time: single blocks, PTE-mapped. */
+	for (long k = 0; k < n; k++)
+		ASSERT_EQ(PAGE, pwrite(fd, buf + k * PAGE, PAGE, k * PAGE));
+	p = mmap(NULL, n * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	for (long k = 0; k < n; k++) {
+		ASSERT_TRUE(page_is(p + k * PAGE, k)) TH_LOG("page %ld before", k);
+	}
+
+	/* Collapse pages 8..11: 12.. move down to 8.., four blocks free again. */
+	before = free_blocks();
+	ASSERT_EQ(0, fallocate(fd, FALLOC_FL_COLLAPSE_RANGE, 8 * PAGE, 4 * PAGE));
+	ASSERT_EQ(0, fstat(fd, &st));
+	EXPECT_EQ((n - 4) * PAGE, st.st_size);
+	EXPECT_EQ((n - 4) * PAGE / 512, st.st_blocks);
+	EXPECT_EQ(before + 4, free_blocks());
+	for (long k = 0; k < n - 4; k++) {
+		ASSERT_TRUE(page_is(p + k * PAGE, k < 8 ? k : k + 4)) TH_LOG("mapped page %ld", k);
+	}
+	ASSERT_EQ((n - 4) * PAGE, pread(fd, out, (n + 8) * PAGE, 0));
+	for (long k = 0; k < n - 4; k++) {
+		ASSERT_TRUE(page_is(out + k * PAGE, k < 8 ? k : k + 4)) TH_LOG("read page %ld", k);
+	}
+
+	/* A store through the old mapping lands in the moved page. */
+	p[20 * PAGE] = 'x';
+	ASSERT_EQ(1, pread(fd, out, 1, 20 * PAGE));
+	EXPECT_EQ('x', out[0]);
+	p[20 * PAGE] = buf[24 * PAGE];
+
+	/* Insert 8 pages at page 4: a hole there, 4.. move up to 12.., no block taken. */
+	before = free_blocks();
+	ASSERT_EQ(0, fallocate(fd, FALLOC_FL_INSERT_RANGE, 4 * PAGE, 8 * PAGE));
+	ASSERT_EQ(0, fstat(fd, &st));
+	EXPECT_EQ((n + 4) * PAGE, st.st_size);
+	EXPECT_EQ((n - 4) * PAGE / 512, st.st_blocks);
+	EXPECT_EQ(before, free_blocks());
+	EXPECT_EQ(4 * PAGE, lseek(fd, 4 * PAGE, SEEK_HOLE));
+	EXPECT_EQ(12 * PAGE, lseek(fd, 4 * PAGE, SEEK_DATA));
+	ASSERT_EQ((n + 4) * PAGE, pread(fd, out, (n + 8) * PAGE, 0));
+	for (long k = 0; k < n + 4; k++) {
+		/* Old layout: k < 8 is page k, k >= 8 is page k + 4; now shifted by 8 from 4. */
+		long old = k < 4 ? k : k - 8, orig = old < 8 ? old : old + 4;
+
+		if (k >= 4 && k < 12) {
+			ASSERT_TRUE(page_is_zero(out + k * PAGE)) TH_LOG("inserted page %ld", k);
+		} else {
+			ASSERT_TRUE(page_is(out + k * PAGE, orig)) TH_LOG("read page %ld", k);
+		}
+	}
+	for (long k = 0; k < n; k++) {
+		long old = k < 4 ? k : k - 8, orig = old < 8 ? old : old + 4;
+
+		if (k >= 4 && k < 12) {
+			ASSERT_TRUE(page_is_zero(p + k * PAGE)) TH_LOG("inserted mapped page %ld", k);
+		} else {
+			ASSERT_TRUE(page_is(p + k * PAGE, orig)) TH_LOG("mapped page %ld", k);
+		}
+	}
+	/* Faulting the hole in gave the inserted pages blocks; collapsing them frees them. */
+	before = free_blocks();
+	ASSERT_EQ(0, fallocate(fd, FALLOC_FL_COLLAPSE_RANGE, 4 * PAGE, 8 * PAGE));
+	EXPECT_EQ(before + 8, free_blocks());
+	for (long k = 0; k < n - 4; k++) {
+		ASSERT_TRUE(page_is(p + k * PAGE, k < 8 ? k : k + 4)) TH_LOG("page %ld again", k);
+	}
+
+	/* ext4's errors: unaligned, reaching EOF, at or past EOF, too large; no change. */
+	before = free_blocks();
+	EXPECT_EQ(-1, fallocate(fd, FALLOC_FL_COLLAPSE_RANGE, PAGE / 2, PAGE));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(-1, fallocate(fd, FALLOC_FL_INSERT_RANGE, PAGE, PAGE + 1));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(-1, fallocate(fd, FALLOC_FL_COLLAPSE_RANGE, PAGE, (n - 5) * PAGE));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(-1, fallocate(fd, FALLOC_FL_INSERT_RANGE, (n - 4) * PAGE, PAGE));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(-1, fallocate(fd, FALLOC_FL_INSERT_RANGE, 0, 1L << 40));
+	EXPECT_EQ(EFBIG, errno);
+	ASSERT_EQ(0, fstat(fd, &st));
+	EXPECT_EQ((n - 4) * PAGE, st.st_size);
+	EXPECT_EQ(before, free_blocks());
+	ASSERT_EQ(0, munmap(p, n * PAGE));
+	free(buf);
+	free(out);
 	close(fd);
 }
 

@@ -578,7 +578,7 @@ TEST_F(pmd, pinned_subpage_keeps_the_whole_folio)
 TEST_F(pmd, memory_failure_in_a_pinned_partly_truncated_folio)
 {
 	long long poisoned = refdax_stat(REFDAX_STAT_PAGES_POISONED);
-	int fd = sized_file("f", PMD), pfd[2];
+	int fd = sized_file("f", PMD), pfd[2], ret;
 	char out[PAGE];
 	char *p;
 
@@ -604,6 +604,92 @@ TEST_F(pmd, memory_failure_in_a_pinned_partly_truncated_folio)
 	ASSERT_EQ(0, ftruncate(fd, 0));
 	close(fd);
 	ASSERT_EQ(0, refdax_busy_settled());
+}
+
+/*
+ * FALLOC_FL_COLLAPSE_RANGE and FALLOC_FL_INSERT_RANGE over PMD-mapped extents. Moved by a
+ * whole 2 MiB, an extent maps with one PMD again; moved by 4 KiB, its pages keep their data
+ * and map with PTEs, and moving them back makes the extent PMD-mappable again. A page of a
+ * PMD folio pinned (in a pipe) while its window moves keeps its old data in the pipe: the
+ * file gets a copy, stores to the file's page do not reach the pipe, and the folio's blocks
+ * stay Busy until the pipe lets go, then are free.
+ */
+TEST_F(pmd, collapse_and_insert_move_extents)
+{
+	long long freeb, pmds, busy_released;
+	char out[PAGE];
+	int fd, pfd[2];
+	struct iovec iov;
+	char *p;
+
+	NEEDS_FOLIO_FREE();
+	fd = sized_file("mv", 4 * PMD);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, fallocate(fd, 0, 0, 4 * PMD));
+	p = map_shared(fd, 4 * PMD);
+	ASSERT_NE(MAP_FAILED, p);
+	pmds = refdax_stat(REFDAX_STAT_PMD_FAULTS);
+	/* Each window its own bytes: page i of window w holds (i + 1 + 37 * w). */
+	for (int w = 0; w < 4; w++)
+		touch(p + w * PMD, PMD, 1 + 37 * w);
+	ASSERT_EQ(pmds + 4, refdax_stat(REFDAX_STAT_PMD_FAULTS));
+	/* Pin page 5 of the third window: its PMD folio stays referenced. */
+	iov.iov_base = p + 2 * PMD + 5 * PAGE;
+	iov.iov_len = PAGE;
+	ASSERT_EQ(0, pipe(pfd));
+	ASSERT_EQ(PAGE, vmsplice(pfd[1], &iov, 1, 0));
+
+	/* Collapse the second window: the third (pinned: copied) and fourth move down. */
+	freeb = free_blocks();
+	busy_released = refdax_stat(REFDAX_STAT_BUSY_RELEASED);
+	ASSERT_EQ(0, fallocate(fd, FALLOC_FL_COLLAPSE_RANGE, PMD, PMD));
+	/* The collapsed window is free, the copies took as many; the originals are Busy. */
+	EXPECT_EQ(PER_PMD, refdax_stat(REFDAX_STAT_BLOCKS_BUSY));
+	EXPECT_EQ(freeb, free_blocks());
+	ASSERT_TRUE(touched(p, PMD, 1));
+	ASSERT_TRUE(touched(p + PMD, PMD, 1 + 37 * 2)) TH_LOG("the pinned window's copy");
+	pmds = refdax_stat(REFDAX_STAT_PMD_FAULTS);
+	ASSERT_TRUE(touched(p + 2 * PMD, PMD, 1 + 37 * 3)) TH_LOG("the moved extent");
+	EXPECT_EQ(pmds + 1, refdax_stat(REFDAX_STAT_PMD_FAULTS)) TH_LOG("moved by 2 MiB: one PMD");
+	/* The file's page is a copy: a store to it does not reach the pinned page. */
+	p[PMD + 5 * PAGE] = 0x7f;
+	ASSERT_EQ(PAGE, read(pfd[0], out, PAGE));
+	EXPECT_EQ((char)(1 + 37 * 2 + 5), out[0]);
+	ASSERT_EQ(0, refdax_stat(REFDAX_STAT_BLOCKS_BUSY));
+	EXPECT_EQ(busy_released + PER_PMD, refdax_stat(REFDAX_STAT_BUSY_RELEASED));
+	EXPECT_EQ(freeb + PER_PMD, free_blocks());
+	close(pfd[0]);
+	close(pfd[1]);
+	p[PMD + 5 * PAGE] = (char)(1 + 37 * 2 + 5);
+
+	/* Insert one page at page 1: everything above moves up 4 KiB and maps with PTEs. */
+	ASSERT_EQ(0, fallocate(fd, FALLOC_FL_INSERT_RANGE, PAGE, PAGE));
+	pmds = refdax_stat(REFDAX_STAT_PMD_FAULTS);
+	EXPECT_EQ((char)1, p[0]);
+	EXPECT_EQ(0, p[PAGE]);
+	for (long i = 1; i < 3 * PER_PMD; i++) {
+		/* Windows 0, 2 and 3 of the start, in that order. */
+		int w = i / PER_PMD ? i / PER_PMD + 1 : 0;
+
+		ASSERT_EQ((char)(i % PER_PMD + 1 + 37 * w), p[(i + 1) * PAGE])
+			TH_LOG("page %ld moved up", i);
+	}
+	EXPECT_EQ(pmds, refdax_stat(REFDAX_STAT_PMD_FAULTS));
+	/*
+	 * Collapsing it again puts the extents back in place: PMD-mapped again, in a new
+	 * mapping (the old one keeps its emptied page tables, so the core faults PTEs there).
+	 */
+	ASSERT_EQ(0, fallocate(fd, FALLOC_FL_COLLAPSE_RANGE, PAGE, PAGE));
+	ASSERT_EQ(0, munmap(p, 4 * PMD));
+	p = map_shared(fd, 3 * PMD);
+	ASSERT_NE(MAP_FAILED, p);
+	pmds = refdax_stat(REFDAX_STAT_PMD_FAULTS);
+	ASSERT_TRUE(touched(p + 2 * PMD, PMD, 1 + 37 * 3));
+	EXPECT_EQ(pmds + 1, refdax_stat(REFDAX_STAT_PMD_FAULTS));
+	ASSERT_TRUE(touched(p, PMD, 1));
+	ASSERT_TRUE(touched(p + PMD, PMD, 1 + 37 * 2));
+	ASSERT_EQ(0, munmap(p, 3 * PMD));
+	close(fd);
 }
 
 TEST_HARNESS_MAIN
