@@ -14,7 +14,7 @@ set +a
 if [ -n "${REFDAX_TESTS:-}" ]; then
 	read -r -a TESTS <<<"$REFDAX_TESTS"
 else
-	TESTS=(refdax_kunit.sh refdax_module refdax_notify refdax_fs refdax_map refdax_pmd refdax_collide refdax_stress
+	TESTS=(refdax_kunit.sh refdax_module refdax_notify refdax_fs refdax_map refdax_pmd refdax_fsx refdax_dma refdax_collide refdax_stress
 		refdax_tools.sh)
 fi
 
