@@ -15,7 +15,9 @@
 #include <linux/kthread.h>
 #include <linux/memremap.h>
 #include <linux/mm.h>
+#include <linux/mmap_lock.h>
 #include <linux/pagemap.h>
+#include <linux/sched/signal.h>
 #include <linux/statfs.h>
 #include <linux/uio.h>
 
@@ -217,15 +219,48 @@ struct inode *refdax_mapping_igrab(struct address_space *mapping)
 }
 
 /*
- * Zaps every mapping of page @index of @inode and puts the reference refdax_mapping_igrab()
- * took. Under the invalidate lock: a fault that passed its poison check before the page
- * was marked failed has inserted its PTE by the time the lock is ours.
+ * The address at which @mm maps page @index of @mapping (a shared or private file mapping of
+ * it), or 0. Takes the mmap lock for reading: never call it under the invalidate lock
+ * (faults take that under the mmap lock).
  */
-void refdax_unmap_file_page(struct inode *inode, unsigned long index)
+static unsigned long refdax_mm_address_of(struct mm_struct *mm, struct address_space *mapping,
+					  pgoff_t index)
 {
+	struct vm_area_struct *vma;
+	unsigned long addr = 0;
+
+	mmap_read_lock(mm);
+	for (vma = find_vma(mm, 0); vma && !addr; vma = find_vma(mm, vma->vm_end)) {
+		if (!vma->vm_file || vma->vm_file->f_mapping != mapping ||
+		    index < vma->vm_pgoff || index - vma->vm_pgoff >= vma_pages(vma))
+			continue;
+		addr = vma->vm_start + ((index - vma->vm_pgoff) << PAGE_SHIFT);
+	}
+	mmap_read_unlock(mm);
+	return addr;
+}
+
+/*
+ * Zaps every mapping of failed page @index of @inode and puts the reference
+ * refdax_mapping_igrab() took. Under the invalidate lock: a fault that passed its poison
+ * check before the page was marked failed has inserted its PTE by the time the lock is ours.
+ * Then, if the failure was met by the current task (MF_ACTION_REQUIRED: a consumed machine
+ * check, or MADV_HWPOISON), that task gets SIGBUS with BUS_MCEERR_AR and the address it maps
+ * the page at, at once, as memory_failure() does for ext4 -o dax (kill_procs()).
+ */
+void refdax_fail_file_page(struct inode *inode, unsigned long index, int mf_flags)
+{
+	struct mm_struct *mm = current->mm;
+	unsigned long addr;
+
 	filemap_invalidate_lock(inode->i_mapping);
 	unmap_mapping_range(inode->i_mapping, (loff_t)index << PAGE_SHIFT, PAGE_SIZE, 0);
 	filemap_invalidate_unlock(inode->i_mapping);
+	if ((mf_flags & MF_ACTION_REQUIRED) && mm && !(current->flags & PF_KTHREAD)) {
+		addr = refdax_mm_address_of(mm, inode->i_mapping, index);
+		if (addr)
+			send_sig_mceerr(BUS_MCEERR_AR, (void __user *)addr, PAGE_SHIFT, current);
+	}
 	iput(inode);
 }
 

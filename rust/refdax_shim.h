@@ -111,10 +111,12 @@ struct address_space *refdax_page_mapping(unsigned long pfn, unsigned long *inde
 /** `igrab(mapping->host)`, under the RCU read lock. */
 struct inode *refdax_mapping_igrab(struct address_space *mapping);
 /**
- * Zaps the mappings of page `index` of `inode` under its invalidate lock (so that no fault
- * that passed its poison check is still inserting) and puts the inode reference.
+ * Zaps the mappings of failed page `index` of `inode` under its invalidate lock (so that no
+ * fault that passed its poison check is still inserting), sends the current task
+ * `SIGBUS`/`BUS_MCEERR_AR` at its address of the page if `mf_flags` has
+ * `MF_ACTION_REQUIRED`, and puts the inode reference. Process context.
  */
-void refdax_unmap_file_page(struct inode *inode, unsigned long index);
+void refdax_fail_file_page(struct inode *inode, unsigned long index, int mf_flags);
 
 /**
  * What the reaper thread is given: `reap(data)` handles what became idle and returns the pfn

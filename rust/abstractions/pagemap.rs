@@ -122,7 +122,8 @@ unsafe extern "C" fn folio_free_trampoline<T: PagemapOwner>(folio: *mut bindings
 }
 
 /// The pagemap's `memory_failure` callback (called by the C op `refdax_memory_failure()`):
-/// forwards to the owner, page by page, then zaps the failed pages' file mappings.
+/// forwards to the owner, page by page, then zaps the failed pages' file mappings and, for a
+/// failure the current task met (`MF_ACTION_REQUIRED`), sends it `SIGBUS` (`BUS_MCEERR_AR`).
 ///
 /// # Safety
 ///
@@ -131,7 +132,7 @@ unsafe extern "C" fn memory_failure_trampoline<T: PagemapOwner>(
     pgmap: *mut bindings::dev_pagemap,
     pfn: usize,
     nr_pages: usize,
-    _flags: c_int,
+    flags: c_int,
 ) -> c_int {
     // SAFETY: by the caller.
     let this = unsafe { from_pgmap::<T>(pgmap) };
@@ -170,7 +171,8 @@ unsafe extern "C" fn memory_failure_trampoline<T: PagemapOwner>(
         };
         if !inode.is_null() {
             // SAFETY: `inode` was grabbed by `refdax_mapping_igrab`; this puts that reference.
-            unsafe { ffi::refdax_unmap_file_page(inode, index) };
+            // The core calls the op in process context, with no lock of ours held.
+            unsafe { ffi::refdax_fail_file_page(inode, index, flags) };
         }
     }
     0

@@ -92,8 +92,12 @@ unsafe extern "C" {
     ) -> *mut address_space;
     #[doc = " `igrab(mapping->host)`, under the RCU read lock."]
     pub fn refdax_mapping_igrab(mapping: *mut address_space) -> *mut inode;
-    #[doc = " Zaps the mappings of page `index` of `inode` under its invalidate lock (so that no fault\n that passed its poison check is still inserting) and puts the inode reference."]
-    pub fn refdax_unmap_file_page(inode: *mut inode, index: kernel::ffi::c_ulong);
+    #[doc = " Zaps the mappings of failed page `index` of `inode` under its invalidate lock (so that no\n fault that passed its poison check is still inserting), sends the current task\n `SIGBUS`/`BUS_MCEERR_AR` at its address of the page if `mf_flags` has\n `MF_ACTION_REQUIRED`, and puts the inode reference. Process context."]
+    pub fn refdax_fail_file_page(
+        inode: *mut inode,
+        index: kernel::ffi::c_ulong,
+        mf_flags: kernel::ffi::c_int,
+    );
     #[doc = " Starts the reaper kthread over `args`; an `ERR_PTR` on failure."]
     pub fn refdax_reaper_start(args: *mut refdax_reaper_args) -> *mut task_struct;
     #[doc = " `kthread_stop()` of the reaper."]

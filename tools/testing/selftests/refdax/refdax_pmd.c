@@ -592,10 +592,19 @@ TEST_F(pmd, memory_failure_in_a_pinned_partly_truncated_folio)
 	/* The first half refaults, as pages of the still-pinned folio. */
 	for (long i = 0; i < PER_PMD / 2; i++)
 		ASSERT_EQ(0x5a, p[i * PAGE]);
-	ASSERT_EQ(0, madvise(p + 3 * PAGE, PAGE, MADV_HWPOISON)) TH_LOG("%s", strerror(errno));
+	ASSERT_TRUE(hwpoison_signalled(p + 3 * PAGE, &ret)) TH_LOG("no SIGBUS at once");
+	ASSERT_EQ(0, ret) TH_LOG("%s", strerror(errno));
 	ASSERT_EQ(poisoned + 1, refdax_stat(REFDAX_STAT_PAGES_POISONED));
 	/* Here, not in a child: a child refaults, this process still has its PTE unless zapped. */
 	ASSERT_TRUE(poison_sigbus_here(p + 3 * PAGE)) TH_LOG("the poisoned page is still mapped");
+	ASSERT_EQ(0x5a, p[4 * PAGE]);
+	/*
+	 * Moving the failed page is refused: it cannot be copied out of the still-compound
+	 * folio, nor leave the folio's window. EIO, and nothing changes.
+	 */
+	EXPECT_EQ(-1, fallocate(fd, FALLOC_FL_INSERT_RANGE, 0, PAGE));
+	EXPECT_EQ(EIO, errno);
+	EXPECT_EQ(PMD / 2, lseek(fd, 0, SEEK_END));
 	ASSERT_EQ(0x5a, p[4 * PAGE]);
 	ASSERT_EQ(0, munmap(p, PMD));
 	ASSERT_EQ(PAGE, read(pfd[0], out, PAGE));

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/klog.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -283,6 +284,34 @@ static inline bool poison_sigbus_here(volatile char *addr)
 	bus_jump = NULL;
 	sigaction(SIGBUS, &old, NULL);
 	return hit;
+}
+
+static volatile sig_atomic_t refdax_mce_code;
+static void *volatile refdax_mce_addr;
+
+static void refdax_mce_record(int sig, siginfo_t *si, void *uc)
+{
+	refdax_mce_code = si->si_code;
+	refdax_mce_addr = si->si_addr;
+}
+
+/*
+ * Injects a memory failure at @addr (MADV_HWPOISON) and returns whether this process got
+ * SIGBUS with BUS_MCEERR_AR and exactly @addr at once, as memory failure sends it to the
+ * task that met the failure (ext4 -o dax does; ndctl's dax-poison test checks it).
+ * *@ret is madvise's result.
+ */
+static inline bool hwpoison_signalled(char *addr, int *ret)
+{
+	struct sigaction sa = { .sa_sigaction = refdax_mce_record, .sa_flags = SA_SIGINFO };
+	struct sigaction old;
+
+	sigaction(SIGBUS, &sa, &old);
+	refdax_mce_code = 0;
+	refdax_mce_addr = NULL;
+	*ret = madvise(addr, 4096, MADV_HWPOISON);
+	sigaction(SIGBUS, &old, NULL);
+	return refdax_mce_code == BUS_MCEERR_AR && refdax_mce_addr == addr;
 }
 
 #define REFDAX_MNT "/mnt/refdax"
