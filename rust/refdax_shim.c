@@ -17,7 +17,9 @@
 #include <linux/mm.h>
 #include <linux/mmap_lock.h>
 #include <linux/pagemap.h>
+#include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
+#include <linux/sched/task.h>
 #include <linux/statfs.h>
 #include <linux/uio.h>
 
@@ -240,13 +242,57 @@ static unsigned long refdax_mm_address_of(struct mm_struct *mm, struct address_s
 	return addr;
 }
 
+/* Threads asking for early kill, taken in one pass over the task list. */
+#define REFDAX_EARLY_KILL_MAX 32
+
+/*
+ * Sends BUS_MCEERR_AO to every thread of another process that asked for early kill
+ * (prctl(PR_MCE_KILL, PR_MCE_KILL_SET, PR_MCE_KILL_EARLY)) and maps page @index of
+ * @mapping, at its address of the page, as memory_failure() does for early-kill
+ * processes. The system-wide vm.memory_failure_early_kill is not read (not exported).
+ */
+static void refdax_kill_early(struct address_space *mapping, pgoff_t index)
+{
+	struct task_struct *found[REFDAX_EARLY_KILL_MAX];
+	struct task_struct *p, *t;
+	int n = 0, i;
+
+	rcu_read_lock();
+	for_each_process_thread(p, t) {
+		if (same_thread_group(t, current) || !t->mm ||
+		    (t->flags & (PF_MCE_PROCESS | PF_MCE_EARLY)) != (PF_MCE_PROCESS | PF_MCE_EARLY))
+			continue;
+		if (n == REFDAX_EARLY_KILL_MAX) {
+			pr_warn_ratelimited("refdax: more than %d early-kill threads: not all told of the failure\n",
+					    REFDAX_EARLY_KILL_MAX);
+			break;
+		}
+		get_task_struct(t);
+		found[n++] = t;
+	}
+	rcu_read_unlock();
+	for (i = 0; i < n; i++) {
+		struct mm_struct *mm = get_task_mm(found[i]);
+		unsigned long addr = 0;
+
+		if (mm) {
+			addr = refdax_mm_address_of(mm, mapping, index);
+			mmput(mm);
+		}
+		if (addr)
+			send_sig_mceerr(BUS_MCEERR_AO, (void __user *)addr, PAGE_SHIFT, found[i]);
+		put_task_struct(found[i]);
+	}
+}
+
 /*
  * Zaps every mapping of failed page @index of @inode and puts the reference
  * refdax_mapping_igrab() took. Under the invalidate lock: a fault that passed its poison
  * check before the page was marked failed has inserted its PTE by the time the lock is ours.
- * Then, if the failure was met by the current task (MF_ACTION_REQUIRED: a consumed machine
- * check, or MADV_HWPOISON), that task gets SIGBUS with BUS_MCEERR_AR and the address it maps
- * the page at, at once, as memory_failure() does for ext4 -o dax (kill_procs()).
+ * Then, as memory_failure() does for ext4 -o dax (kill_procs()): if the failure was met by
+ * the current task (MF_ACTION_REQUIRED: a consumed machine check, or MADV_HWPOISON), it gets
+ * SIGBUS with BUS_MCEERR_AR and the address it maps the page at, at once; other processes
+ * mapping the page that asked for early kill get BUS_MCEERR_AO.
  */
 void refdax_fail_file_page(struct inode *inode, unsigned long index, int mf_flags)
 {
@@ -261,6 +307,7 @@ void refdax_fail_file_page(struct inode *inode, unsigned long index, int mf_flag
 		if (addr)
 			send_sig_mceerr(BUS_MCEERR_AR, (void __user *)addr, PAGE_SHIFT, current);
 	}
+	refdax_kill_early(inode->i_mapping, index);
 	iput(inode);
 }
 

@@ -114,7 +114,8 @@ struct inode *refdax_mapping_igrab(struct address_space *mapping);
  * Zaps the mappings of failed page `index` of `inode` under its invalidate lock (so that no
  * fault that passed its poison check is still inserting), sends the current task
  * `SIGBUS`/`BUS_MCEERR_AR` at its address of the page if `mf_flags` has
- * `MF_ACTION_REQUIRED`, and puts the inode reference. Process context.
+ * `MF_ACTION_REQUIRED`, sends `BUS_MCEERR_AO` to other processes mapping it that asked for
+ * early kill, and puts the inode reference. Process context.
  */
 void refdax_fail_file_page(struct inode *inode, unsigned long index, int mf_flags);
 

@@ -92,7 +92,7 @@ unsafe extern "C" {
     ) -> *mut address_space;
     #[doc = " `igrab(mapping->host)`, under the RCU read lock."]
     pub fn refdax_mapping_igrab(mapping: *mut address_space) -> *mut inode;
-    #[doc = " Zaps the mappings of failed page `index` of `inode` under its invalidate lock (so that no\n fault that passed its poison check is still inserting), sends the current task\n `SIGBUS`/`BUS_MCEERR_AR` at its address of the page if `mf_flags` has\n `MF_ACTION_REQUIRED`, and puts the inode reference. Process context."]
+    #[doc = " Zaps the mappings of failed page `index` of `inode` under its invalidate lock (so that no\n fault that passed its poison check is still inserting), sends the current task\n `SIGBUS`/`BUS_MCEERR_AR` at its address of the page if `mf_flags` has\n `MF_ACTION_REQUIRED`, sends `BUS_MCEERR_AO` to other processes mapping it that asked for\n early kill, and puts the inode reference. Process context."]
     pub fn refdax_fail_file_page(
         inode: *mut inode,
         index: kernel::ffi::c_ulong,

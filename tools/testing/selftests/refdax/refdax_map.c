@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/statfs.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -577,8 +578,44 @@ TEST_F_TIMEOUT(map, fault_on_full_fs_is_sigbus, 600)
  * for a PMD-mapped window (its other 511 pages refault with PTEs); the block is never free
  * again (quarantined once the file lets go).
  */
+static int ao_pipe[2];
+
+static void ao_record(int sig, siginfo_t *si, void *uc)
+{
+	long v[2] = { si->si_code, (long)si->si_addr };
+
+	write(ao_pipe[1], v, sizeof(v));
+	_exit(0);
+}
+
+/*
+ * A child mapping @addr (inherited) that asked for early kill, waiting for the failure;
+ * its pid. It writes one byte to ao_pipe when ready, then the code and address of the
+ * SIGBUS it gets.
+ */
+static pid_t early_kill_child(void)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		struct sigaction sa = { .sa_sigaction = ao_record, .sa_flags = SA_SIGINFO };
+
+		sigaction(SIGBUS, &sa, NULL);
+		if (prctl(PR_MCE_KILL, PR_MCE_KILL_SET, PR_MCE_KILL_EARLY, 0, 0))
+			_exit(1);
+		alarm(60);
+		write(ao_pipe[1], "r", 1);
+		for (;;)
+			pause();
+	}
+	return pid;
+}
+
 TEST_F(map, memory_failure_quarantines_the_block)
 {
+	long v[2];
+	char ready;
+	pid_t child;
 	long long total = refdax_stat(REFDAX_STAT_BLOCKS_TOTAL), q = refdax_stat(REFDAX_STAT_BLOCKS_QUARANTINED);
 	long long poisoned = refdax_stat(REFDAX_STAT_PAGES_POISONED);
 	long win = 512 * PAGE;
@@ -601,10 +638,22 @@ TEST_F(map, memory_failure_quarantines_the_block)
 		ASSERT_EQ(0x44, p[i * PAGE]);
 	ASSERT_EQ(pmd + 2, refdax_stat(REFDAX_STAT_PMD_FAULTS));
 
+	/* Another process maps the file too, and asked to hear of failures early. */
+	ASSERT_EQ(0, pipe(ao_pipe));
+	child = early_kill_child();
+	ASSERT_LE(0, child);
+	ASSERT_EQ(1, read(ao_pipe[0], &ready, 1));
 	/* The task that met the failure hears at once: SIGBUS, BUS_MCEERR_AR, the address. */
 	ASSERT_TRUE(hwpoison_signalled(p + 3 * PAGE, &ret)) TH_LOG("no SIGBUS at once (code %d)",
 								   (int)refdax_mce_code);
 	ASSERT_EQ(0, ret) TH_LOG("madvise: %s", strerror(errno));
+	/* The early-kill process: BUS_MCEERR_AO at its address of the page. */
+	ASSERT_EQ((ssize_t)sizeof(v), read(ao_pipe[0], v, sizeof(v))) TH_LOG("no SIGBUS to the early-kill child");
+	EXPECT_EQ(BUS_MCEERR_AO, v[0]);
+	EXPECT_EQ((long)(p + 3 * PAGE), v[1]);
+	ASSERT_EQ(child, waitpid(child, NULL, 0));
+	close(ao_pipe[0]);
+	close(ao_pipe[1]);
 	ASSERT_EQ(poisoned + 1, refdax_stat(REFDAX_STAT_PAGES_POISONED));
 	ASSERT_TRUE(poison_sigbus_at(p + 3 * PAGE));
 	ASSERT_TRUE(poison_sigbus_here(p + 3 * PAGE)) TH_LOG("this process's PTE was not zapped");
