@@ -222,16 +222,20 @@ struct inode *refdax_mapping_igrab(struct address_space *mapping)
 
 /*
  * The address at which @mm maps page @index of @mapping (a shared or private file mapping of
- * it), or 0. Takes the mmap lock for reading: never call it under the invalidate lock
- * (faults take that under the mmap lock).
+ * it), or 0; also 0 if @mm's mmap lock is contended and @trylock is set (another process's
+ * mm: a task stuck with its mmap lock held must not stall memory failure). Never call it
+ * under the invalidate lock (faults take that under the mmap lock).
  */
 static unsigned long refdax_mm_address_of(struct mm_struct *mm, struct address_space *mapping,
-					  pgoff_t index)
+					  pgoff_t index, bool trylock)
 {
 	struct vm_area_struct *vma;
 	unsigned long addr = 0;
 
-	mmap_read_lock(mm);
+	if (!trylock)
+		mmap_read_lock(mm);
+	else if (!mmap_read_trylock(mm))
+		return 0;
 	for (vma = find_vma(mm, 0); vma && !addr; vma = find_vma(mm, vma->vm_end)) {
 		if (!vma->vm_file || vma->vm_file->f_mapping != mapping ||
 		    index < vma->vm_pgoff || index - vma->vm_pgoff >= vma_pages(vma))
@@ -242,33 +246,43 @@ static unsigned long refdax_mm_address_of(struct mm_struct *mm, struct address_s
 	return addr;
 }
 
-/* Threads asking for early kill, taken in one pass over the task list. */
+/* Processes asking for early kill, taken in one pass over the task list. */
 #define REFDAX_EARLY_KILL_MAX 32
 
 /*
- * Sends BUS_MCEERR_AO to every thread of another process that asked for early kill
- * (prctl(PR_MCE_KILL, PR_MCE_KILL_SET, PR_MCE_KILL_EARLY)) and maps page @index of
- * @mapping, at its address of the page, as memory_failure() does for early-kill
- * processes. The system-wide vm.memory_failure_early_kill is not read (not exported).
+ * Sends BUS_MCEERR_AO to one thread of every process that asked for early kill
+ * (prctl(PR_MCE_KILL, PR_MCE_KILL_SET, PR_MCE_KILL_EARLY)) and has a VMA over page @index of
+ * @mapping, at its address of the page, as memory_failure() does for early-kill processes
+ * (find_early_kill_thread()); the current process is left out when @skip_current (it got
+ * BUS_MCEERR_AR). The system-wide vm.memory_failure_early_kill is not read (not exported).
  */
-static void refdax_kill_early(struct address_space *mapping, pgoff_t index)
+static void refdax_kill_early(struct address_space *mapping, pgoff_t index, bool skip_current)
 {
 	struct task_struct *found[REFDAX_EARLY_KILL_MAX];
-	struct task_struct *p, *t;
+	struct task_struct *p, *t, *early;
 	int n = 0, i;
 
 	rcu_read_lock();
-	for_each_process_thread(p, t) {
-		if (same_thread_group(t, current) || !t->mm ||
-		    (t->flags & (PF_MCE_PROCESS | PF_MCE_EARLY)) != (PF_MCE_PROCESS | PF_MCE_EARLY))
+	for_each_process(p) {
+		if (!p->mm || (skip_current && same_thread_group(p, current)))
+			continue;
+		early = NULL;
+		for_each_thread(p, t) {
+			if ((t->flags & (PF_MCE_PROCESS | PF_MCE_EARLY)) ==
+			    (PF_MCE_PROCESS | PF_MCE_EARLY)) {
+				early = t;
+				break;
+			}
+		}
+		if (!early)
 			continue;
 		if (n == REFDAX_EARLY_KILL_MAX) {
-			pr_warn_ratelimited("refdax: more than %d early-kill threads: not all told of the failure\n",
+			pr_warn_ratelimited("refdax: more than %d early-kill processes: not all told of the failure\n",
 					    REFDAX_EARLY_KILL_MAX);
 			break;
 		}
-		get_task_struct(t);
-		found[n++] = t;
+		get_task_struct(early);
+		found[n++] = early;
 	}
 	rcu_read_unlock();
 	for (i = 0; i < n; i++) {
@@ -276,7 +290,7 @@ static void refdax_kill_early(struct address_space *mapping, pgoff_t index)
 		unsigned long addr = 0;
 
 		if (mm) {
-			addr = refdax_mm_address_of(mm, mapping, index);
+			addr = refdax_mm_address_of(mm, mapping, index, true);
 			mmput(mm);
 		}
 		if (addr)
@@ -291,23 +305,28 @@ static void refdax_kill_early(struct address_space *mapping, pgoff_t index)
  * check before the page was marked failed has inserted its PTE by the time the lock is ours.
  * Then, as memory_failure() does for ext4 -o dax (kill_procs()): if the failure was met by
  * the current task (MF_ACTION_REQUIRED: a consumed machine check, or MADV_HWPOISON), it gets
- * SIGBUS with BUS_MCEERR_AR and the address it maps the page at, at once; other processes
- * mapping the page that asked for early kill get BUS_MCEERR_AO.
+ * SIGBUS with BUS_MCEERR_AR and the address it maps the page at, at once (and a plain,
+ * forced SIGBUS if MF_MUST_KILL says it cannot go on); other processes mapping the page that
+ * asked for early kill get BUS_MCEERR_AO.
  */
 void refdax_fail_file_page(struct inode *inode, unsigned long index, int mf_flags)
 {
-	struct mm_struct *mm = current->mm;
-	unsigned long addr;
+	bool action = (mf_flags & MF_ACTION_REQUIRED) && current->mm &&
+		      !(current->flags & PF_KTHREAD);
+	unsigned long addr = 0;
 
 	filemap_invalidate_lock(inode->i_mapping);
 	unmap_mapping_range(inode->i_mapping, (loff_t)index << PAGE_SHIFT, PAGE_SIZE, 0);
 	filemap_invalidate_unlock(inode->i_mapping);
-	if ((mf_flags & MF_ACTION_REQUIRED) && mm && !(current->flags & PF_KTHREAD)) {
-		addr = refdax_mm_address_of(mm, inode->i_mapping, index);
+	if (action) {
+		addr = refdax_mm_address_of(current->mm, inode->i_mapping, index, false);
 		if (addr)
 			send_sig_mceerr(BUS_MCEERR_AR, (void __user *)addr, PAGE_SHIFT, current);
+		/* force_sig_mceerr() is not exported: force a SIGBUS through a blocked one. */
+		if (mf_flags & MF_MUST_KILL)
+			force_sig(SIGBUS);
 	}
-	refdax_kill_early(inode->i_mapping, index);
+	refdax_kill_early(inode->i_mapping, index, action);
 	iput(inode);
 }
 

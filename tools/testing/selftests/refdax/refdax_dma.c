@@ -76,9 +76,28 @@ static int slow_create(const char *pmem, long ms)
 	return system(cmd);
 }
 
+/* Removes DM_NAME if it exists, waiting (up to 60 s) for I/O an earlier test left on it. */
 static void slow_remove(void)
 {
-	system("DM_DISABLE_UDEV=1 dmsetup remove --noudevsync " DM_NAME " 2>/dev/null");
+	for (int i = 0; i < 120; i++) {
+		if (system("DM_DISABLE_UDEV=1 dmsetup info " DM_NAME " >/dev/null 2>&1"))
+			return;
+		system("DM_DISABLE_UDEV=1 dmsetup remove --noudevsync " DM_NAME " 2>/dev/null");
+		usleep(500000);
+	}
+}
+
+/* Waits (up to 10 s) for the Busy count to read @want: an I/O's completion is seen by its
+ * submitter before the block layer unpins the pages (bio_release_pages()). */
+static long long busy_becomes(long long want)
+{
+	long long busy = refdax_stat(REFDAX_STAT_BLOCKS_BUSY);
+
+	for (int i = 0; busy != want && i < 1000; i++) {
+		usleep(10000);
+		busy = refdax_stat(REFDAX_STAT_BLOCKS_BUSY);
+	}
+	return busy;
 }
 
 /* The device's "dm-N", from sysfs; false if it does not exist. */
@@ -357,8 +376,8 @@ FIXTURE_VARIANT_ADD(dma, pwrite_pte_punch_fill) {
 	.how = PREAD, .write = true, .action = PUNCH, .fill = true };
 FIXTURE_VARIANT_ADD(dma, aio_write_pmd_truncate_fill) {
 	.how = AIO, .write = true, .pmd = true, .action = TRUNCATE, .fill = true };
-FIXTURE_VARIANT_ADD(dma, uring_write_pte_unlink) {
-	.how = URING, .write = true, .action = UNLINK };
+FIXTURE_VARIANT_ADD(dma, uring_write_pte_unlink_fill) {
+	.how = URING, .write = true, .action = UNLINK, .fill = true };
 
 FIXTURE_SETUP(dma)
 {
@@ -523,7 +542,7 @@ TEST_F_TIMEOUT(dma, pinned_pages_outlive_their_file, 300)
 		close(pfd[1]);
 	}
 	/* The last reference went with the unpin (or the pipe): the notification released all. */
-	EXPECT_EQ(0, refdax_stat(REFDAX_STAT_BLOCKS_BUSY));
+	EXPECT_EQ(0, busy_becomes(0));
 	EXPECT_EQ(released + pinned, refdax_stat(REFDAX_STAT_BUSY_RELEASED));
 	if (fill >= 0) {
 		close(fill);
@@ -544,13 +563,20 @@ TEST_F_TIMEOUT(dma, pinned_pages_outlive_their_file, 300)
  */
 FIXTURE(unload) {};
 FIXTURE_SETUP(unload) {}
-FIXTURE_TEARDOWN(unload) {}
+FIXTURE_TEARDOWN(unload)
+{
+	/* Whatever the test left: the device (once its I/O is done), the file, the mount. */
+	slow_remove();
+	EXPECT_EQ(0, refdax_ensure_mounted());
+	unlink(REFDAX_MNT "/dma-unload");
+}
 
 TEST_F_TIMEOUT(unload, waits_for_dma, 120)
 {
 	char pmem[256], dm[256], path[300], *p;
 	struct dio d = { .how = AIO, .off = DEV_OFF };
 	int fd, dev, status;
+	bool going = false;
 	pid_t pid;
 
 	if (!getenv("REFDAX_KO"))
@@ -559,7 +585,7 @@ TEST_F_TIMEOUT(unload, waits_for_dma, 120)
 		SKIP(return, "no device-mapper or no dmsetup: no slow device");
 	ASSERT_TRUE(pmem_name(pmem, sizeof(pmem)));
 	slow_remove();
-	ASSERT_EQ(0, slow_create(pmem, 4000));
+	ASSERT_EQ(0, slow_create(pmem, 6000));
 	ASSERT_TRUE(slow_sysname(dm, sizeof(dm)));
 	snprintf(path, sizeof(path), "/dev/%s", dm);
 	dev = open(path, O_RDWR | O_DIRECT);
@@ -584,18 +610,22 @@ TEST_F_TIMEOUT(unload, waits_for_dma, 120)
 	if (pid == 0)
 		_exit(refdax_unload() ? 1 : 0);
 	/* The unload is under way once the module is going. */
-	for (int i = 0; i < 1000; i++) {
+	for (int i = 0; i < 1000 && !going; i++) {
 		char *state = read_file("/sys/module/refdax/initstate");
-		bool going = state && !strncmp(state, "going", 5);
 
+		going = state && !strncmp(state, "going", 5);
 		free(state);
-		if (going)
-			break;
-		usleep(1000);
+		if (!going)
+			usleep(1000);
 	}
-	/* Not done, and after that the I/O is still in flight: it was waiting for it. */
-	ASSERT_EQ(0, waitpid(pid, &status, WNOHANG));
-	ASSERT_LT(0, inflight(dm)) TH_LOG("the I/O completed before the unload started");
+	ASSERT_TRUE(going) TH_LOG("rmmod never started unloading");
+	/*
+	 * A second later it is not done, and after that the I/O is still in flight: it is
+	 * waiting for it (an unload that did not wait would be long gone).
+	 */
+	sleep(1);
+	ASSERT_EQ(0, waitpid(pid, &status, WNOHANG)) TH_LOG("the unload did not wait");
+	ASSERT_LT(0, inflight(dm)) TH_LOG("the I/O completed before the check: raise the delay");
 	ASSERT_EQ(PAGE, dio_wait(&d));
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) TH_LOG("status %#x", status);

@@ -266,6 +266,9 @@ TEST_F_TIMEOUT(fsx, exercise_against_a_shadow_copy, 1200)
 	if (!getenv("REFDAX_KO"))
 		SKIP(return, "no refdax range set aside (/run/refdax.env)");
 	ASSERT_EQ(0, refdax_ensure_mounted());
+	/* A failed earlier run's files would count as used here and free at the end. */
+	unlink(REFDAX_MNT "/fsx.data");
+	unlink(REFDAX_MNT "/fsx.src");
 	ASSERT_EQ(0, statfs(REFDAX_MNT, &st));
 	free_before = st.f_bfree;
 	ksft_print_msg("seed %llu, %ld operations (REFDAX_FSX_SEED, REFDAX_FSX_OPS)\n",
