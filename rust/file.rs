@@ -323,23 +323,35 @@ impl FileData {
 
     /// Walks `pos..end` page by page, handing `copy` each page's block (`None` for a hole),
     /// the offset in the page and the length; stops at the first short copy. Returns the
-    /// bytes copied. The map lock is held only for each lookup, never across `copy`.
+    /// bytes copied. The map lock is held to look up 16 pages at a time, never across
+    /// `copy`.
     fn copy_pages(
         &self,
         pos: u64,
         end: u64,
         mut copy: impl FnMut(Option<u32>, usize, usize) -> usize,
     ) -> usize {
+        const LOOKUP: usize = 16;
         let mut at = pos;
         while at < end {
-            let offset = (at % PAGE_SIZE) as usize;
-            let n = ((PAGE_SIZE - at % PAGE_SIZE).min(end - at)) as usize;
-            // The block cannot leave the file: the caller holds the inode lock.
-            let block = self.map.lock().get((at >> PAGE_SHIFT) as usize);
-            let copied = copy(block, offset, n);
-            at += copied as u64;
-            if copied < n {
-                break;
+            let first = (at >> PAGE_SHIFT) as usize;
+            let n = (pages(end) - first).min(LOOKUP);
+            let mut blocks = [None; LOOKUP];
+            {
+                // The blocks cannot leave the file: the caller holds the inode lock.
+                let map = self.map.lock();
+                for (i, slot) in blocks[..n].iter_mut().enumerate() {
+                    *slot = map.get(first + i);
+                }
+            }
+            for &block in &blocks[..n] {
+                let offset = (at % PAGE_SIZE) as usize;
+                let len = ((PAGE_SIZE - at % PAGE_SIZE).min(end - at)) as usize;
+                let copied = copy(block, offset, len);
+                at += copied as u64;
+                if copied < len {
+                    return (at - pos) as usize;
+                }
             }
         }
         (at - pos) as usize

@@ -122,13 +122,11 @@ impl FileData {
         vmf: &VmFault,
         pte_only: bool,
     ) -> HugeFaultResult {
-        // Counted once per fault: under the per-VMA lock, a fallback is retried under the
-        // mmap lock, and comes back here.
+        // Counted once per fault: with `->map_pages`, a fallback under the per-VMA lock goes
+        // on to the PTE fault under the same lock (no retry under the mmap lock).
         let fallback = |reason: PmdFallback| {
-            if !vmf.under_vma_lock() {
-                dev.stats().pmd_fallback(reason);
-                trace::pmd_fallback(vmf.pgoff(), reason as u32);
-            }
+            dev.stats().pmd_fallback(reason);
+            trace::pmd_fallback(vmf.pgoff(), reason as u32);
             HugeFaultResult::Fallback
         };
         if pte_only {

@@ -154,9 +154,15 @@ impl<T: FileSystem> Tables<T> {
             ..pin_init::zeroed()
         };
 
+    /// `map_pages` is `filemap_map_pages()`, as for xfs's DAX files: with no page cache it maps
+    /// nothing, but a VMA with `->map_pages` may take its faults under the per-VMA lock
+    /// (`vmf_can_call_fault()`); without it the core retries every PTE fault under the mmap
+    /// lock, as ext4's DAX faults are. The fault handlers need neither lock beyond the VMA's:
+    /// they serialise on the file's fault lock and invalidate lock.
     pub(super) const VM: bindings::vm_operations_struct = bindings::vm_operations_struct {
         fault: Some(fault::<T>),
         huge_fault: Some(huge_fault::<T>),
+        map_pages: Some(bindings::filemap_map_pages),
         ..pin_init::zeroed()
     };
 }

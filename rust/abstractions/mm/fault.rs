@@ -153,13 +153,6 @@ impl VmFault {
         unsafe { ffi::refdax_vmf_pmd_is_huge(self.0.get()) }
     }
 
-    /// Whether the fault holds only the per-VMA lock, not the mmap lock. Such a fault that
-    /// falls back to PTEs is retried under the mmap lock (the PTE path of a file without
-    /// `->map_pages` needs it), so the handler runs twice for it.
-    pub(crate) fn under_vma_lock(&self) -> bool {
-        self.flags() & bindings::fault_flag_FAULT_FLAG_VMA_LOCK != 0
-    }
-
     /// Sets the file's modification and change times to now, as a write fault of a shared
     /// mapping must (stores through it change the file): `file_update_time()`, as ext4's
     /// and xfs's DAX faults do. The VFS rate-limits it to the time granularity.
