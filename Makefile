@@ -4,7 +4,7 @@
 #   make run [CMD='...']   set up, build, boot the guest (a shell, the demo, or CMD)
 #   make test              set up, check, build, boot the guest and run every test
 #   make check             rustfmt --check and a CLIPPY=1 build of the module, no warnings
-#   make bench             the bench kernel: refdax vs ext4 -o dax, device-dax, tmpfs, anon
+#   make bench             the bench kernel: refdax vs ext4 -o dax, xfs -o dax, device-dax, tmpfs, anon
 #   make shim-bindings     regenerate rust/*/bindings.rs from rust/refdax_shim.h and include/uapi
 #   make module | kernel | selftests | setup | clean | distclean
 
@@ -50,15 +50,16 @@ check: kernel
 shim-bindings: kernel
 	@$(S)/gen-shim-bindings.sh rust/abstractions/ffi/bindings.rs rust/uapi/bindings.rs
 
-# Always the bench kernel, with a third NVDIMM; results in build/bench/.
+# Always the bench kernel, with a third and fourth NVDIMM; results and chart in build/bench/.
 bench:
 	@$(MAKE) --no-print-directory FLAVOUR=bench module selftests
 	@mkdir -p build/bench
-	@$(CC) -O2 -Wall -Wextra -o build/bench/refdax_bench tools/refdax-bench/refdax_bench.c
-	@FLAVOUR=bench NVDIMM2_SIZE=$(if $(filter 0,$(NVDIMM2_SIZE)),2G,$(NVDIMM2_SIZE)) \
+	@$(CC) -O2 -Wall -Wextra -o build/bench/refdax_bench tools/refdax-bench/refdax_bench.c -lpthread
+	@FLAVOUR=bench NVDIMM2_SIZE=$(if $(filter 0,$(NVDIMM2_SIZE)),2G,$(NVDIMM2_SIZE)) NVDIMM3_SIZE=2G \
 		CMD='BENCH_RUNS=$(BENCH_RUNS) "$$REFDAX_TOP"/qemu/guest/bench.sh' $(S)/run-guest.sh run
 	@cp build/guest/bench.json build/guest/bench.txt build/bench/
-	@echo "refdax: results in build/bench/bench.txt and build/bench/bench.json"
+	@python3 $(S)/bench-chart.py build/bench/bench.json build/bench/bench.svg
+	@echo "refdax: results in build/bench/bench.txt, bench.json and bench.svg"
 
 run: module selftests
 	@CMD='$(subst ','\'',$(value CMD))' $(S)/run-guest.sh run

@@ -30,14 +30,16 @@ mib() { # mib SIZE: SIZE (2G, 512M, bytes) in MiB, a multiple of 2
 }
 n0=$(mib "${NVDIMM0_SIZE:-2G}")
 n1=$(mib "${NVDIMM1_SIZE:-2G}")
-# A third NVDIMM only when asked (make bench: ext4 -o dax and device-dax beside refdax).
-n2=0
+# A third and a fourth NVDIMM only when asked (make bench: ext4 -o dax, xfs -o dax and
+# device-dax beside refdax).
+n2=0 n3=0
 [ "${NVDIMM2_SIZE:-0}" = 0 ] || n2=$(mib "$NVDIMM2_SIZE")
+[ "${NVDIMM3_SIZE:-0}" = 0 ] || n3=$(mib "$NVDIMM3_SIZE")
 ram=$(mib "${GUEST_MEM:-2G}")
 mkdir -p "$REFDAX_TOP/build/nvdimm"
 nvdimm_args=()
 i=0
-for size in "$n0" "$n1" "$n2"; do
+for size in "$n0" "$n1" "$n2" "$n3"; do
 	[ "$size" != 0 ] || continue
 	img=$REFDAX_TOP/build/nvdimm/nvdimm$i.img
 	rm -f "$img"
@@ -68,7 +70,7 @@ cmdline+=" init=$REFDAX_TOP/qemu/guest/init.sh panic=-1 no5lvl loglevel=6"
 cmdline+=" REFDAX_TOP=$REFDAX_TOP"
 
 qemu=(qemu-system-x86_64 -machine pc,nvdimm=on -accel tcg -cpu max -smp 2
-	-m "${ram}M,slots=4,maxmem=$((ram + n0 + n1 + n2 + 2048))M"
+	-m "${ram}M,slots=4,maxmem=$((ram + n0 + n1 + n2 + n3 + 2048))M"
 	"${nvdimm_args[@]}"
 	-fsdev local,id=root,path=/,security_model=none,readonly=on
 	-device virtio-9p-pci,fsdev=root,mount_tag=/dev/root
