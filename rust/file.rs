@@ -201,21 +201,37 @@ impl FileData {
     /// no fault maps them again meanwhile; what still references a page now is a pin, a pipe
     /// or a free on its way. Works a batch at a time, rescheduling between batches.
     fn drop_blocks(&self, dev: &Device, inode: &InvalidateGuard<'_>, from: usize, to: usize) {
+        let dropped = self.release_range(dev, from, to, |index, to, batch| {
+            self.map.lock().take_batch(index, to, batch)
+        });
+        inode.sub_blocks(dropped);
+    }
+
+    /// Releases (see [`FileData::release`]) the blocks of pages `from..to` that `take` takes
+    /// out of a block map a batch at a time ([`BlockMap::take_batch`]'s contract), with no
+    /// map lock held across a release; returns how many. Reschedules between batches.
+    fn release_range(
+        &self,
+        dev: &Device,
+        from: usize,
+        to: usize,
+        mut take: impl FnMut(usize, usize, &mut [u32]) -> (usize, usize),
+    ) -> usize {
         let mut batch = [0u32; BATCH];
         let mut index = from;
-        let mut dropped = 0;
+        let mut released = 0;
         while index < to {
-            let (n, next) = self.map.lock().take_batch(index, to, &mut batch);
+            let (n, next) = take(index, to, &mut batch);
             index = next;
             if n == 0 {
                 // A leaf with no blocks: nothing to release.
                 continue;
             }
             self.release(dev, &batch[..n]);
-            dropped += n;
+            released += n;
             sched::cond_resched();
         }
-        inode.sub_blocks(dropped);
+        released
     }
 
     /// Hands back `taken` (at most [`BATCH`] blocks that have just left the file): each is

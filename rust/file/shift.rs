@@ -29,6 +29,15 @@ use crate::{
 };
 use kernel::prelude::*;
 
+/// The [`Shift`] of page-aligned bytes `offset..offset + len`, up (insert) or down (collapse).
+fn pages_of(offset: u64, len: u64, up: bool) -> Shift {
+    Shift {
+        at: (offset >> PAGE_SHIFT) as usize,
+        n: (len >> PAGE_SHIFT) as usize,
+        up,
+    }
+}
+
 impl FileData {
     /// `FALLOC_FL_COLLAPSE_RANGE`: bytes `offset..offset + len` leave the file and the bytes
     /// above move down over them; the size shrinks by `len`. `EINVAL` unless both are
@@ -46,12 +55,7 @@ impl FileData {
         if (offset | len) % PAGE_SIZE != 0 || end >= size {
             return Err(EINVAL);
         }
-        let shift = Shift {
-            at: (offset >> PAGE_SHIFT) as usize,
-            n: (len >> PAGE_SHIFT) as usize,
-            up: false,
-        };
-        self.shift(dev, inode, shift, size - len)
+        self.shift(dev, inode, pages_of(offset, len, false), size - len)
     }
 
     /// `FALLOC_FL_INSERT_RANGE`: a hole of `len` bytes appears at `offset`, the bytes from
@@ -73,12 +77,7 @@ impl FileData {
             .checked_add(len)
             .filter(|&s| s <= inode.max_bytes())
             .ok_or(EFBIG)?;
-        let shift = Shift {
-            at: (offset >> PAGE_SHIFT) as usize,
-            n: (len >> PAGE_SHIFT) as usize,
-            up: true,
-        };
-        self.shift(dev, inode, shift, new_size)
+        self.shift(dev, inode, pages_of(offset, len, true), new_size)
     }
 
     fn shift(&self, dev: &Device, inode: &LockedInode<'_>, shift: Shift, new_size: u64) -> Result {
@@ -155,17 +154,13 @@ impl FileData {
 
         // What leaves: the collapsed pages' blocks (from the old map, no longer the file's)
         // and the originals of the copies.
-        let mut left = 0;
-        if !shift.up {
-            let mut batch = [0u32; BATCH];
-            let (mut index, to) = (shift.at, shift.first_moved());
-            while index < to {
-                let (taken, next) = old.take_batch(index, to, &mut batch);
-                index = next;
-                self.release(dev, &batch[..taken]);
-                left += taken;
-            }
-        }
+        let left = if shift.up {
+            0
+        } else {
+            self.release_range(dev, shift.at, shift.first_moved(), |index, to, batch| {
+                old.take_batch(index, to, batch)
+            })
+        };
         for chunk in compound.chunks(BATCH) {
             let mut batch = [0u32; BATCH];
             for (slot, &(_, b)) in batch.iter_mut().zip(chunk) {

@@ -129,13 +129,12 @@ static bool slow_sysname(char *out, size_t len)
  * I/Os the slow device is holding (reads plus writes), from dm-delay's status; -1 if
  * unknown. (A bio-based device's /sys/block/dm-N/inflight stays 0.)
  */
-static long inflight(const char *sysname)
+static long inflight(void)
 {
 	FILE *f = popen("DM_DISABLE_UDEV=1 dmsetup status " DM_NAME " 2>/dev/null", "r");
 	unsigned long start, len, r, w, fl;
 	long n = -1;
 
-	(void)sysname;
 	if (!f)
 		return -1;
 	if (fscanf(f, "%lu %lu delay %lu %lu %lu", &start, &len, &r, &w, &fl) == 5)
@@ -145,10 +144,10 @@ static long inflight(const char *sysname)
 }
 
 /* Waits (up to 20 s) for an I/O to be in flight; true once it is. */
-static bool wait_inflight(const char *sysname)
+static bool wait_inflight(void)
 {
 	for (int i = 0; i < 400; i++) {
-		if (inflight(sysname) > 0)
+		if (inflight() > 0)
 			return true;
 		usleep(50000);
 	}
@@ -427,13 +426,6 @@ FIXTURE_TEARDOWN(dma)
 	EXPECT_EQ(0, refdax_busy_settled());
 }
 
-static long long free_blocks(void)
-{
-	struct statfs st;
-
-	return statfs(REFDAX_MNT, &st) ? -1 : (long long)st.f_bfree;
-}
-
 TEST_F_TIMEOUT(dma, pinned_pages_outlive_their_file, 300)
 {
 	const long size = variant->pmd ? PMD : 16 * PAGE;
@@ -485,7 +477,7 @@ TEST_F_TIMEOUT(dma, pinned_pages_outlive_their_file, 300)
 	d.fd = self->dev;
 	d.buf = p + page * PAGE;
 	ASSERT_EQ(0, dio_start(&d)) TH_LOG("starting the I/O: %s", strerror(errno));
-	if (!wait_inflight(self->dm)) {
+	if (!wait_inflight()) {
 		long res = dio_wait(&d);
 
 		ASSERT_TRUE(false) TH_LOG("the I/O never reached the slow device (it returned %ld)", res);
@@ -509,7 +501,7 @@ TEST_F_TIMEOUT(dma, pinned_pages_outlive_their_file, 300)
 		break;
 	}
 	/* It returned at once: the I/O is still in flight. */
-	ASSERT_LT(0, inflight(self->dm)) TH_LOG("%s waited for the pinned page",
+	ASSERT_LT(0, inflight()) TH_LOG("%s waited for the pinned page",
 						 variant->action == UNLINK ? "unlink" : "the operation");
 	EXPECT_EQ(pinned, refdax_stat(REFDAX_STAT_BLOCKS_BUSY));
 	EXPECT_EQ(pinned, trace_count("refdax_block_busy:"));
@@ -523,7 +515,7 @@ TEST_F_TIMEOUT(dma, pinned_pages_outlive_their_file, 300)
 		EXPECT_EQ(0, free_blocks());
 		ASSERT_EQ(0, blocks_overlap(fill, phys - (variant->pmd ? page * PAGE : 0), pinned * PAGE))
 			TH_LOG("a pinned block was handed out");
-		ASSERT_LT(0, inflight(self->dm)) TH_LOG("the fill outlasted the delay: raise it");
+		ASSERT_LT(0, inflight()) TH_LOG("the fill outlasted the delay: raise it");
 		EXPECT_EQ(pinned, refdax_stat(REFDAX_STAT_BLOCKS_BUSY));
 	}
 
@@ -600,7 +592,7 @@ TEST_F_TIMEOUT(unload, waits_for_dma, 120)
 	d.fd = dev;
 	d.buf = p;
 	ASSERT_EQ(0, dio_start(&d));
-	ASSERT_TRUE(wait_inflight(dm));
+	ASSERT_TRUE(wait_inflight());
 	ASSERT_EQ(0, munmap(p, PAGE));
 	close(fd);
 	ASSERT_EQ(0, unlink(REFDAX_MNT "/dma-unload"));
@@ -625,7 +617,7 @@ TEST_F_TIMEOUT(unload, waits_for_dma, 120)
 	 */
 	sleep(1);
 	ASSERT_EQ(0, waitpid(pid, &status, WNOHANG)) TH_LOG("the unload did not wait");
-	ASSERT_LT(0, inflight(dm)) TH_LOG("the I/O completed before the check: raise the delay");
+	ASSERT_LT(0, inflight()) TH_LOG("the I/O completed before the check: raise the delay");
 	ASSERT_EQ(PAGE, dio_wait(&d));
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) TH_LOG("status %#x", status);

@@ -45,15 +45,6 @@ FIXTURE_TEARDOWN(fs)
 	EXPECT_EQ(0, system(cmd));
 }
 
-static long long free_blocks(void)
-{
-	struct statfs st;
-
-	if (statfs(REFDAX_MNT, &st))
-		return -1;
-	return st.f_bfree;
-}
-
 static void fill(char *buf, size_t len, int seed)
 {
 	for (size_t i = 0; i < len; i++)

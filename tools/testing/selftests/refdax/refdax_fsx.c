@@ -75,6 +75,16 @@ static void pick(struct fsx *f, long limit, long *off, long *len, bool aligned)
 		*len = limit - *off;
 }
 
+/* A page-aligned range for collapse or insert below the size; a 2 MiB one in four times. */
+static void pick_move(struct fsx *f, long *off, long *len)
+{
+	pick(f, f->size & ~(PAGE - 1), off, len, true);
+	if (below(f, 4) == 0) {
+		*off &= ~(PMD - 1);
+		*len = PMD;
+	}
+}
+
 static void dump(struct fsx *f)
 {
 	for (long i = f->ops > HISTORY ? f->ops - HISTORY : 0; i < f->ops; i++) {
@@ -195,11 +205,7 @@ static int step(struct fsx *f, enum op op, long *from, long *to)
 			memset(f->shadow + off, 0, (off + len < f->size ? off + len : f->size) - off);
 		break;
 	case COLLAPSE:
-		pick(f, f->size & ~(PAGE - 1), &off, &len, true);
-		if (below(f, 4) == 0) {
-			off &= ~(PMD - 1);
-			len = PMD;
-		}
+		pick_move(f, &off, &len);
 		if (len <= 0 || off + len >= f->size)
 			return 0;
 		if (fallocate(f->fd, FALLOC_FL_COLLAPSE_RANGE, off, len))
@@ -209,11 +215,7 @@ static int step(struct fsx *f, enum op op, long *from, long *to)
 		len = MAXSIZE - off;
 		break;
 	case INSERT:
-		pick(f, f->size & ~(PAGE - 1), &off, &len, true);
-		if (below(f, 4) == 0) {
-			off &= ~(PMD - 1);
-			len = PMD;
-		}
+		pick_move(f, &off, &len);
 		if (len <= 0 || off >= f->size || f->size + len > MAXSIZE)
 			return 0;
 		if (fallocate(f->fd, FALLOC_FL_INSERT_RANGE, off, len))

@@ -54,13 +54,6 @@ FIXTURE_TEARDOWN(map)
 	EXPECT_EQ(0, refdax_busy_settled());
 }
 
-static long long free_blocks(void)
-{
-	struct statfs st;
-
-	return statfs(REFDAX_MNT, &st) ? -1 : (long long)st.f_bfree;
-}
-
 /* A file of @pages pages filled with bytes @c, open read-write. */
 static int make_file(const char *name, long pages, int c)
 {

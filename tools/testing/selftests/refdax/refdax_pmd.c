@@ -54,13 +54,6 @@ FIXTURE_TEARDOWN(name)								\
 PMD_FIXTURE(pmd);
 PMD_FIXTURE(split);
 
-static long long free_blocks(void)
-{
-	struct statfs st;
-
-	return statfs(REFDAX_MNT, &st) ? -1 : (long long)st.f_bfree;
-}
-
 static long minor_faults(void)
 {
 	struct rusage ru;

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/klog.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -315,6 +316,14 @@ static inline bool hwpoison_signalled(char *addr, int *ret)
 }
 
 #define REFDAX_MNT "/mnt/refdax"
+
+/* The free blocks of the mounted refdax (statfs), -1 on error. */
+static inline long long free_blocks(void)
+{
+	struct statfs st;
+
+	return statfs(REFDAX_MNT, &st) ? -1 : (long long)st.f_bfree;
+}
 
 /* Loads refdax if needed and mounts it at /mnt/refdax: 0 or -errno. */
 static inline int refdax_ensure_mounted(void)
