@@ -14,7 +14,7 @@ HOST_PKGS=(
 	clang-$LLVM_VER lld-$LLVM_VER llvm-$LLVM_VER libclang-$LLVM_VER-dev
 	flex bison libelf-dev libssl-dev cpio bc kmod busybox-static make gcc libc6-dev
 	xz-utils rsync python3 git
-	xfsprogs stress-ng fio trace-cmd ndctl daxctl e2fsprogs util-linux procps strace
+	xfsprogs stress-ng fio trace-cmd ndctl daxctl e2fsprogs util-linux procps strace dmsetup
 )
 missing=()
 for p in "${HOST_PKGS[@]}"; do
