@@ -25,12 +25,16 @@
 //! # PMD-sized folios
 //!
 //! A file gets *extents* of [`EXTENT`] blocks whose first page is aligned to 2 MiB (see
-//! [`Pool::alloc_extent`]), so that a PMD fault can make their pages one compound folio. Such a
-//! folio exists only while it is referenced: its free notification releases every Busy block
-//! of it at once and splits it back into order-0 pages ([`DevPagemap::split_idle`]). Whoever looks
-//! up the folio of a page in order to reference it does so under the pool lock
-//! ([`Pool::get_page`]), so that the split cannot happen between the lookup and the
-//! reference.
+//! [`Pool::alloc_extent`]), so that a PMD fault can make their pages one compound folio. As
+//! `fs/dax.c` keeps a PMD entry's folio, such a folio stays compound, idle or not, while the
+//! file owns the whole extent: the next PMD fault maps it again without a build, and a PTE
+//! fault maps a page of it as a page of that folio (so a PMD fault may follow). It is split
+//! back into order-0 pages ([`DevPagemap::split_idle`]) only when the extent is broken up:
+//! when one of its blocks leaves the file ([`Pool::release`], or its free notification if it
+//! is referenced then), when one of its pages has failed (at its next free), or before one of
+//! its pages moves (`file::shift`). Whoever looks up the folio of a page in order to reference
+//! it does so under the pool lock ([`Pool::get_page`]), so that no split happens between the
+//! lookup and the reference.
 //!
 //! Pages are made tail pages of a new compound folio only once the kernel's free path is
 //! known to be done with them: after its refcount reads zero, a folio is still read by
@@ -296,12 +300,15 @@ impl Pool {
         let mut states = self.states.lock();
         for &block in blocks {
             let b = block as usize;
+            // An idle compound folio is kept while its extent is whole: this block leaving
+            // breaks it up, so it is split now (the pages still in the file stay there, as
+            // pages of their own). A free of it still on its way finds an order-0 page at its
+            // head and changes nothing; no build covers that page until it has arrived.
+            self.split_idle(pagemap, self.pfn(block));
             let folio = pagemap.folio(self.pfn(block));
             let (refs, order) = folio.map_or((0, 0), |f| (f.ref_count(), f.order()));
-            // A compound folio exists only while referenced or until its free notification,
-            // which splits it under this lock: at refcount zero that notification is still on
-            // its way. Freeing the block now would let another file take a page of a folio
-            // that the notification has yet to split; it is Busy until then.
+            // A referenced folio keeps the block Busy until its free notification, which
+            // releases it and splits the folio under this lock.
             match states.leave(b, refs, order) {
                 Left::Released => trace::block_release(b, states.owner(b) as usize),
                 Left::Busy => {
@@ -311,6 +318,18 @@ impl Pool {
             }
         }
         busy
+    }
+
+    /// Splits the folio page `pfn` belongs to if it is an idle compound folio (see the module
+    /// documentation); returns whether it did. Never sleeps.
+    pub(crate) fn split_idle(&self, pagemap: &DevPagemap<Self>, pfn: usize) -> bool {
+        let split = pagemap
+            .folio(pfn)
+            .is_some_and(|folio| folio.order() > 0 && pagemap.split_idle(folio) > 0);
+        if split {
+            self.stats.pmd_folios_split.inc();
+        }
+        split
     }
 
     /// Page `pfn` failed: its block is never handed out again. A free block is taken out of
@@ -347,8 +366,9 @@ impl Pool {
     }
 
     /// `folio` is idle (its free notification, or the reaper on a kernel without one):
-    /// release its Busy blocks and split it if compound. A folio that is not idle (any more),
-    /// or whose page became part of another folio, is left alone.
+    /// release its Busy blocks, and split it if it is compound and its extent is no longer
+    /// whole (a block of it was Busy) or a page of it has failed. A folio that is not idle
+    /// (any more), or whose page became part of another folio, is left alone.
     fn folio_idle(&self, pagemap: Freeing<'_, Self>, folio: &Folio) {
         let pfn = folio.pfn();
         let Some(b) = self.block_of(pfn) else {
@@ -369,11 +389,15 @@ impl Pool {
         // The event shows the folio as it was freed (its order), before any split.
         trace::folio_free(folio, ino, folio.index());
         let stats = &self.stats;
+        let mut released = 0;
         states.folio_idle(b, folio.nr_pages(), |k, owner| {
+            released += 1;
             stats.busy_released.inc();
             trace::block_release(k, owner as usize);
         });
-        if folio.order() > 0 && pagemap.split_idle(folio) > 0 {
+        // The blocks of a kept folio are all in its file: nothing to do at its free.
+        let broken = released > 0 || states.any_poisoned(b, folio.nr_pages());
+        if folio.order() > 0 && broken && pagemap.split_idle(folio) > 0 {
             self.stats.pmd_folios_split.inc();
         }
     }

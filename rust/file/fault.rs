@@ -82,8 +82,9 @@ impl FileData {
         };
         let pfn = dev.pool().pfn(b);
         // Our reference keeps the refcount above zero across the insert, as fs/dax.c does.
-        // The page may be one of a PMD-sized folio mapped elsewhere: then it is mapped as a
-        // page of that folio. A page of its own is (again) tied to its file: a split clears
+        // The page may be one of a PMD-sized folio (kept while its extent is whole, mapped or
+        // not): then it is mapped as a page of that folio, and a PMD fault can still map the
+        // whole folio. A page of its own is (again) tied to its file: a split clears
         // that, and the block is ours at `index` (we hold `map`).
         let want = Want {
             order: None,
@@ -171,7 +172,7 @@ impl FileData {
             Err(e) if e == EIO => return fallback(PmdFallback::Poisoned),
             Err(_) => return fallback(PmdFallback::ShortExtent),
         };
-        // If the insert does not map it, dropping our reference frees (and splits) the folio.
+        // If the insert does not map it, dropping our reference frees the folio again.
         match vmf.insert_folio_pmd(&folio, vmf.is_write()) {
             Ok(()) => {
                 dev.stats().pmd_faults.inc();

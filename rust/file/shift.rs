@@ -11,12 +11,13 @@
 //!
 //! A block keeps its data when it moves: the map changes, the pmem does not. Its folio is
 //! untied from the file (its `index` would be stale); the next fault ties it at its new
-//! page. The one exception is a block whose page belongs to a compound (PMD) folio, pinned
-//! or not yet split by its free notification: such a folio is tied to one 2 MiB window and
-//! its blocks must stay at their places in it, so the block's data is copied to a fresh
-//! block, which moves instead, and the old block leaves the file (free, or Busy until the
-//! notification, as on truncate). Those copies need free blocks: without enough, `ENOSPC`
-//! and nothing changes. Blocks of the collapsed pages leave the file the same way.
+//! page. An idle compound (PMD) folio over moving pages is split first: its extent is broken
+//! up. The one exception is a block whose page belongs to a compound folio still referenced
+//! (pinned): such a folio is tied to one 2 MiB window and its blocks must stay at their
+//! places in it, so the block's data is copied to a fresh block, which moves instead, and the
+//! old block leaves the file (Busy until the notification, as on truncate). Those copies need
+//! free blocks: without enough, `ENOSPC` and nothing changes (but the splits, which lose
+//! nothing). Blocks of the collapsed pages leave the file the same way.
 //!
 //! Ext4 instead waits for pinned DAX pages before it moves anything
 //! (`ext4_break_layouts()`); refdax never waits for a pin.
@@ -85,13 +86,14 @@ impl FileData {
         invalidate.unmap_range(shift.at as u64 * PAGE_SIZE, 0);
         let mut map = self.map.lock();
 
-        // The moving blocks of compound folios, and fresh blocks to copy them to. Nothing
-        // can reference a page anew meanwhile (no fault runs, nothing is mapped), so a
-        // folio seen order-0 here stays so.
+        // The moving blocks of referenced compound folios, and fresh blocks to copy them to.
+        // Nothing can reference a page anew meanwhile (no fault runs, nothing is mapped), so
+        // a folio seen order-0 here, or split here, stays so.
         let mut compound = KVVec::new();
         let mut failed = Ok(());
         map.for_each(shift.first_moved(), usize::MAX, |index, b| {
             let pfn = dev.pool().pfn(b);
+            dev.pool().split_idle(dev.pagemap(), pfn);
             let in_compound = dev.pagemap().folio(pfn).is_some_and(|f| f.order() > 0);
             if in_compound {
                 // A failed page cannot be copied, and cannot move either: its folio stays

@@ -137,12 +137,18 @@ impl<T: PagemapOwner> DevPagemap<T> {
         Some(unsafe { FolioRef::from_owned(folio) })
     }
 
-    /// Splits an idle compound folio back into order-0 pages, as `fs/dax.c` does when a PMD
-    /// folio leaves its last mapping; returns the order it had. Does nothing (returns 0) for
-    /// an order-0, referenced, no longer current or foreign folio.
+    /// Splits an idle compound folio back into order-0 pages, as `fs/dax.c` does when the
+    /// file's PMD entry goes (`dax_folio_reset_order()`); returns the order it had. Does
+    /// nothing (returns 0) for an order-0, referenced, no longer current or foreign folio.
     ///
     /// The check and the split are one step under `refs`, which every first reference
     /// takes: nobody can reference the folio in between. Never sleeps.
+    ///
+    /// A free of the folio may still be on its way (its refcount read zero, its notification
+    /// has not arrived): the split leaves the head page a head, with the same `pgmap`, which
+    /// is all that free path reads, and it then sees an order-0 folio. The pages that become
+    /// heads again are not built over before their own frees have arrived
+    /// ([`DevPagemap::build_folio`] checks it).
     pub(crate) fn split_idle(&self, folio: &Folio) -> u32 {
         let state = self.refs.lock();
         if !self.referenceable(&state, folio) || folio.order() == 0 || folio.ref_count() != 0 {
@@ -165,8 +171,8 @@ impl<T: PagemapOwner> DevPagemap<T> {
     /// kernel's free path may still be running for one (its notification has not arrived).
     ///
     /// The pages are checked and marked as being built in one step under `refs`, so that no
-    /// first reference, split or other build touches them until the folio exists. Splitting
-    /// again happens when the folio is idle ([`DevPagemap::split_idle`]).
+    /// first reference, split or other build touches them until the folio exists. It is split
+    /// again, once idle, when its owner says so ([`DevPagemap::split_idle`]).
     pub(crate) fn build_folio(&self, pfn: usize, order: u32) -> Result<FolioRef<'_>> {
         kernel::task::might_sleep();
         let _build = self.build_lock.lock();

@@ -2,8 +2,10 @@
 /*
  * PMD-sized refdax folios (RFC points 4 and 5): a 2 MiB window of a file that is one aligned
  * extent is mapped by one PMD fault with an order-9 compound folio built from refdax's pages;
- * its free is notified once, for the whole folio, which is then split back into pages. Every
- * other case falls back to PTEs and says why.
+ * its free is notified once, for the whole folio. The folio stays compound while the file owns
+ * the whole extent (as fs/dax keeps a PMD entry's folio): mapped again without a build, its
+ * pages PTE-mapped as pages of it; it is split back into pages when the extent is broken up.
+ * Every other case falls back to PTEs and says why.
  */
 #include <limits.h>
 #include <linux/falloc.h>
@@ -187,15 +189,17 @@ TEST_F(pmd, one_fault_per_2mib_and_one_order9_free)
 	ASSERT_EQ(0, munmap(p, size));
 	ASSERT_EQ(calls + n, refdax_stat(REFDAX_STAT_FOLIO_FREE_CALLS));
 	ASSERT_EQ(n, trace_count(" order=9 "));
-	ASSERT_EQ(split + n, refdax_stat(REFDAX_STAT_PMD_FOLIOS_SPLIT));
 	ASSERT_EQ(0, refdax_stat(REFDAX_STAT_FOLIOS_REFERENCED));
+	/* Idle, the folios stay compound: the file still owns every extent. */
+	ASSERT_EQ(split, refdax_stat(REFDAX_STAT_PMD_FOLIOS_SPLIT));
 
-	/* Split back into pages, the extent maps again with one PMD per window. */
+	/* The extent maps again with one PMD per window, over the same folios: no build. */
 	p = map_shared(fd, size);
 	ASSERT_NE(MAP_FAILED, p);
 	ASSERT_TRUE(touched(p, size, 0));
 	ASSERT_EQ(pmd_faults + 2 * n, refdax_stat(REFDAX_STAT_PMD_FAULTS));
-	ASSERT_EQ(built + 2 * n, refdax_stat(REFDAX_STAT_PMD_FOLIOS_BUILT));
+	ASSERT_EQ(built + n, refdax_stat(REFDAX_STAT_PMD_FOLIOS_BUILT));
+	ASSERT_EQ(split, refdax_stat(REFDAX_STAT_PMD_FOLIOS_SPLIT));
 	ASSERT_EQ(0, munmap(p, size));
 	close(fd);
 }
@@ -316,7 +320,8 @@ TEST_F(pmd, fallback_subpages_mapped_and_mixed_use)
 
 /*
  * MAP_PRIVATE: a first write falls back (the core copies one page); reads map the file's
- * PMD, and a later write splits it and copies one page. The file keeps its data.
+ * PMD, and a later write unmaps it (the core splits the mapping, not the folio) and copies
+ * one page; the other pages refault as pages of the same folio. The file keeps its data.
  */
 TEST_F(pmd, fallback_private_write)
 {
@@ -345,9 +350,11 @@ TEST_F(pmd, fallback_private_write)
 	ASSERT_EQ(pmd + 1, refdax_stat(REFDAX_STAT_PMD_FAULTS));
 	split = refdax_stat(REFDAX_STAT_PMD_FOLIOS_SPLIT);
 	p[6 * PAGE] = 'y';
-	ASSERT_EQ(split + 1, refdax_stat(REFDAX_STAT_PMD_FOLIOS_SPLIT));
 	ASSERT_EQ('y', p[6 * PAGE]);
 	ASSERT_EQ(7 + 7, p[7 * PAGE]);
+	ASSERT_EQ(split, refdax_stat(REFDAX_STAT_PMD_FOLIOS_SPLIT));
+	/* Page 7's PTE references the file's compound folio, the only one referenced. */
+	ASSERT_EQ(1, refdax_stat(REFDAX_STAT_FOLIOS_REFERENCED));
 	ASSERT_EQ(0, munmap(p, PMD));
 
 	s = map_shared(fd, PMD);
@@ -400,8 +407,9 @@ TEST(pte_only_mount_option)
 }
 
 /*
- * Operations on part of a PMD mapping split it: the PMD goes, the folio's free is notified
- * and it is split; the rest of the window refaults with PTEs and keeps its data.
+ * Operations on part of a PMD mapping split the mapping: the PMD goes and the folio's free is
+ * notified, but the folio stays compound (its extent is whole); the rest of the window
+ * refaults with PTEs, as pages of that folio, and keeps its data.
  */
 FIXTURE_VARIANT(split)
 {
@@ -414,9 +422,9 @@ FIXTURE_VARIANT_ADD(split, munmap_half) { .op = OP_MUNMAP };
 FIXTURE_VARIANT_ADD(split, mprotect_half) { .op = OP_MPROTECT };
 FIXTURE_VARIANT_ADD(split, dontneed_range) { .op = OP_DONTNEED };
 
-TEST_F(split, partial_operation_splits_and_refaults)
+TEST_F(split, partial_operation_unmaps_and_refaults)
 {
-	long long split, pmd, pte;
+	long long split, pmd, pte, built;
 	int fd = sized_file("f", 2 * PMD);
 	char *p;
 
@@ -427,6 +435,8 @@ TEST_F(split, partial_operation_splits_and_refaults)
 	touch(p, 2 * PMD, 3);
 	ASSERT_EQ(2, refdax_stat(REFDAX_STAT_FOLIOS_REFERENCED));
 	split = refdax_stat(REFDAX_STAT_PMD_FOLIOS_SPLIT);
+	built = refdax_stat(REFDAX_STAT_PMD_FOLIOS_BUILT);
+	ASSERT_EQ(0, trace_refdax(1));
 	switch (variant->op) {
 	case OP_MUNMAP:
 		ASSERT_EQ(0, munmap(p, PMD / 2));
@@ -438,24 +448,71 @@ TEST_F(split, partial_operation_splits_and_refaults)
 		ASSERT_EQ(0, madvise(p + 16 * PAGE, 32 * PAGE, MADV_DONTNEED));
 		break;
 	}
-	/* The first window's PMD is gone and its folio split; the second is untouched. */
-	ASSERT_EQ(split + 1, refdax_stat(REFDAX_STAT_PMD_FOLIOS_SPLIT));
+	/* The first window's PMD is gone, its folio freed but kept; the second is untouched. */
+	ASSERT_EQ(1, trace_count(" order=9 "));
+	ASSERT_EQ(split, refdax_stat(REFDAX_STAT_PMD_FOLIOS_SPLIT));
 	ASSERT_EQ(1, refdax_stat(REFDAX_STAT_FOLIOS_REFERENCED));
 	pmd = refdax_stat(REFDAX_STAT_PMD_FAULTS);
 	pte = refdax_stat(REFDAX_STAT_PTE_FAULTS);
 	if (variant->op == OP_MUNMAP) {
 		ASSERT_TRUE(touched(p + PMD / 2, PMD + PMD / 2, 3 + PER_PMD / 2));
 		ASSERT_EQ(pte + PER_PMD / 2, refdax_stat(REFDAX_STAT_PTE_FAULTS));
-		ASSERT_EQ(1 + PER_PMD / 2, refdax_stat(REFDAX_STAT_FOLIOS_REFERENCED));
+		/* 256 PTEs, all pages of the one kept folio. */
+		ASSERT_EQ(2, refdax_stat(REFDAX_STAT_FOLIOS_REFERENCED));
 		ASSERT_EQ(0, munmap(p + PMD / 2, PMD + PMD / 2));
 	} else {
 		ASSERT_TRUE(touched(p, 2 * PMD, 3));
 		/* What is still one VMA around the window may map it with a PMD again. */
 		ASSERT_EQ(pte + pmd + (variant->op == OP_MPROTECT ? PER_PMD : 1),
 			  refdax_stat(REFDAX_STAT_PTE_FAULTS) + refdax_stat(REFDAX_STAT_PMD_FAULTS));
+		/* The first window's PTEs or PMD, all of one kept folio, and the second's. */
+		ASSERT_EQ(2, refdax_stat(REFDAX_STAT_FOLIOS_REFERENCED));
 		ASSERT_EQ(0, munmap(p, 2 * PMD));
 	}
+	ASSERT_EQ(built, refdax_stat(REFDAX_STAT_PMD_FOLIOS_BUILT));
+	ASSERT_EQ(split, refdax_stat(REFDAX_STAT_PMD_FOLIOS_SPLIT));
 	ASSERT_EQ(0, refdax_stat(REFDAX_STAT_FOLIOS_REFERENCED));
+	close(fd);
+}
+
+/*
+ * A page of a PMD-mapped window moved elsewhere by mremap() and kept mapped there: its PTE
+ * references the kept compound folio, so the window maps with a PMD again every time, over
+ * the same folio, and both mappings see the same bytes. (With the folio split at its free,
+ * the page would be referenced on its own and every PMD fault would fall back.)
+ */
+TEST_F(pmd, mremapped_page_leaves_the_window_pmd_mappable)
+{
+	long long sub = fallbacks(SUBPAGES_MAPPED), built, pmd;
+	int fd = sized_file("f", PMD);
+	char *p, *q, *hole;
+
+	ASSERT_LE(0, fd);
+	p = map_shared(fd, PMD);
+	ASSERT_NE(MAP_FAILED, p);
+	touch(p, PMD, 4);
+	built = refdax_stat(REFDAX_STAT_PMD_FOLIOS_BUILT);
+	pmd = refdax_stat(REFDAX_STAT_PMD_FAULTS);
+	hole = mmap(NULL, PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, hole);
+	q = mremap(p + 7 * PAGE, PAGE, PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, hole);
+	ASSERT_EQ(hole, q);
+	ASSERT_EQ((char)(7 + 4), q[0]);
+	ASSERT_EQ(0, munmap(p, PMD));
+	ASSERT_EQ(1, refdax_stat(REFDAX_STAT_FOLIOS_REFERENCED));
+	for (int i = 0; i < 10; i++) {
+		p = map_shared(fd, PMD);
+		ASSERT_NE(MAP_FAILED, p);
+		ASSERT_TRUE(touched(p, PMD, 4));
+		q[0] = (char)i;
+		ASSERT_EQ((char)i, p[7 * PAGE]);
+		p[7 * PAGE] = (char)(7 + 4);
+		ASSERT_EQ(0, munmap(p, PMD));
+	}
+	EXPECT_EQ(sub, fallbacks(SUBPAGES_MAPPED));
+	EXPECT_EQ(pmd + 10, refdax_stat(REFDAX_STAT_PMD_FAULTS));
+	EXPECT_EQ(built, refdax_stat(REFDAX_STAT_PMD_FOLIOS_BUILT));
+	ASSERT_EQ(0, munmap(q, PAGE));
 	close(fd);
 }
 
@@ -493,6 +550,7 @@ TEST_F(pmd, fork_child_maps_the_same_folio)
 TEST_F(pmd, truncate_part_of_a_pmd_extent)
 {
 	long long released = refdax_stat(REFDAX_STAT_BUSY_RELEASED), freeb;
+	long long split = refdax_stat(REFDAX_STAT_PMD_FOLIOS_SPLIT);
 	int fd = sized_file("f", 2 * PMD);
 	char *p;
 
@@ -505,8 +563,9 @@ TEST_F(pmd, truncate_part_of_a_pmd_extent)
 	ASSERT_EQ(0, trace_refdax(1));
 	ASSERT_EQ(0, ftruncate(fd, PMD + PMD / 2));
 	/*
-	 * The zap comes first (invalidate lock held): its order-9 free notification splits the
-	 * folio, so the truncated blocks are idle pages when they leave and free at once.
+	 * The zap comes first (invalidate lock held): the folio's order-9 free notification
+	 * keeps it, its extent still whole. The first block to leave breaks the extent up and
+	 * splits the idle folio, so the truncated blocks are idle pages and free at once.
 	 */
 	ASSERT_EQ(0, trace_count("refdax_block_busy: "));
 	ASSERT_EQ(PER_PMD / 2, trace_count("refdax_block_release: "));
@@ -514,6 +573,7 @@ TEST_F(pmd, truncate_part_of_a_pmd_extent)
 	ASSERT_EQ(0, refdax_stat(REFDAX_STAT_BLOCKS_BUSY));
 	ASSERT_EQ(freeb + PER_PMD / 2, free_blocks());
 	ASSERT_EQ(1, trace_count(" order=9 "));
+	ASSERT_EQ(split + 1, refdax_stat(REFDAX_STAT_PMD_FOLIOS_SPLIT));
 	/* The first window is still a PMD; the second refaults with PTEs up to EOF. */
 	ASSERT_EQ(1, refdax_stat(REFDAX_STAT_FOLIOS_REFERENCED));
 	ASSERT_TRUE(touched(p, PMD + PMD / 2, 1));
