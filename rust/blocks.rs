@@ -320,6 +320,53 @@ impl Pool {
         busy
     }
 
+    /// A whole extent from `first` has left its file at once (truncate, punch, eviction):
+    /// if its pages are one PMD-sized folio, that folio is untied from the file and all
+    /// [`EXTENT`] blocks leave in one step, on one refcount read: free now, after a split, if
+    /// the folio is idle, else Busy until its notification. Returns how many became Busy, or
+    /// `None` (nothing done) if the pages are not one folio: then they leave block by block
+    /// ([`Pool::release`]), each on its own refcount.
+    pub(crate) fn release_extent(&self, pagemap: &DevPagemap<Self>, first: u32) -> Option<usize> {
+        let pfn = self.pfn(first);
+        if pfn % EXTENT != 0 || self.block_of(pfn + EXTENT - 1).is_none() {
+            return None;
+        }
+        let mut states = self.states.lock();
+        let folio = pagemap.folio(pfn)?;
+        if folio.pfn() != pfn || folio.nr_pages() != EXTENT {
+            return None;
+        }
+        // The whole folio leaves the file (the caller holds the invalidate lock: no fault
+        // ties it again), before any block is free.
+        pagemap.untie_heads(&[pfn]);
+        // Under the pool lock the refcount cannot leave zero: first references are taken
+        // under it (`get_page`), others only on a referenced folio.
+        if folio.ref_count() == 0 && pagemap.split_idle(folio) > 0 {
+            self.stats.pmd_folios_split.inc();
+        }
+        let (refs, order) = (folio.ref_count(), folio.order());
+        let first = first as usize;
+        if refs == 0 && order == 0 && states.leave_all_idle(first, EXTENT) {
+            if trace::block_release_enabled() {
+                for b in first..first + EXTENT {
+                    trace::block_release(b, states.owner(b) as usize);
+                }
+            }
+            return Some(0);
+        }
+        let mut busy = 0;
+        for b in first..first + EXTENT {
+            match states.leave(b, refs, order) {
+                Left::Released => trace::block_release(b, states.owner(b) as usize),
+                Left::Busy => {
+                    busy += 1;
+                    trace::block_busy(b, refs);
+                }
+            }
+        }
+        Some(busy)
+    }
+
     /// Splits the folio page `pfn` belongs to if it is an idle compound folio (see the module
     /// documentation); returns whether it did. Never sleeps.
     pub(crate) fn split_idle(&self, pagemap: &DevPagemap<Self>, pfn: usize) -> bool {

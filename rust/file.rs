@@ -51,7 +51,7 @@ use crate::{
     device::Device,
 };
 use kernel::{new_mutex, prelude::*, sync::Mutex};
-use map::{BlockMap, LEAF};
+use map::{BlockMap, Taken, LEAF};
 
 const PAGE_SIZE: u64 = 4096;
 const PAGE_SHIFT: u32 = 12;
@@ -202,36 +202,64 @@ impl FileData {
     /// or a free on its way. Works a batch at a time, rescheduling between batches.
     fn drop_blocks(&self, dev: &Device, inode: &InvalidateGuard<'_>, from: usize, to: usize) {
         let dropped = self.release_range(dev, from, to, |index, to, batch| {
-            self.map.lock().take_batch(index, to, batch)
+            self.map.lock().take_next(index, to, batch)
         });
         inode.sub_blocks(dropped);
     }
 
     /// Releases (see [`FileData::release`]) the blocks of pages `from..to` that `take` takes
-    /// out of a block map a batch at a time ([`BlockMap::take_batch`]'s contract), with no
-    /// map lock held across a release; returns how many. Reschedules between batches.
+    /// out of a block map, a whole extent or a batch at a time ([`BlockMap::take_next`]'s
+    /// contract), with no map lock held across a release; returns how many. Reschedules
+    /// between batches.
     fn release_range(
         &self,
         dev: &Device,
         from: usize,
         to: usize,
-        mut take: impl FnMut(usize, usize, &mut [u32]) -> (usize, usize),
+        mut take: impl FnMut(usize, usize, &mut [u32]) -> (Taken, usize),
     ) -> usize {
         let mut batch = [0u32; BATCH];
         let mut index = from;
         let mut released = 0;
         while index < to {
-            let (n, next) = take(index, to, &mut batch);
+            let (taken, next) = take(index, to, &mut batch);
             index = next;
-            if n == 0 {
+            match taken {
+                Taken::Extent(first) => {
+                    self.release_extent(dev, first);
+                    released += LEAF;
+                }
                 // A leaf with no blocks: nothing to release.
-                continue;
+                Taken::Batch(0) => continue,
+                Taken::Batch(n) => {
+                    self.release(dev, &batch[..n]);
+                    released += n;
+                }
             }
-            self.release(dev, &batch[..n]);
-            released += n;
             sched::cond_resched();
         }
         released
+    }
+
+    /// Hands back a whole extent that has just left the file: in one step if its pages are
+    /// one PMD-sized folio ([`crate::blocks::Pool::release_extent`]), else a batch at a time.
+    fn release_extent(&self, dev: &Device, first: u32) {
+        let busy = match dev.pool().release_extent(dev.pagemap(), first) {
+            Some(busy) => busy,
+            None => {
+                let mut batch = [0u32; BATCH];
+                for start in (0..LEAF).step_by(BATCH) {
+                    for (i, slot) in batch.iter_mut().enumerate() {
+                        *slot = first + (start + i) as u32;
+                    }
+                    self.release(dev, &batch);
+                }
+                return;
+            }
+        };
+        if busy > 0 {
+            dev.pagemap().kick_reaper();
+        }
     }
 
     /// Hands back `taken` (at most [`BATCH`] blocks that have just left the file): each is

@@ -356,6 +356,11 @@ void refdax_trace_block_release(unsigned long block, unsigned long ino)
 	trace_refdax_block_release(block, ino);
 }
 
+bool refdax_trace_block_release_enabled(void)
+{
+	return trace_refdax_block_release_enabled();
+}
+
 void refdax_trace_block_busy(unsigned long block, int refcount)
 {
 	trace_refdax_block_busy(block, refcount);

@@ -216,6 +216,7 @@ void refdax_trace_folio_free(unsigned long pfn, unsigned int order,
 			     unsigned long ino, unsigned long index);
 void refdax_trace_fault(unsigned long pfn, unsigned int order, unsigned long pgoff, bool write);
 void refdax_trace_block_release(unsigned long block, unsigned long ino);
+bool refdax_trace_block_release_enabled(void);
 void refdax_trace_block_busy(unsigned long block, int refcount);
 void refdax_trace_pmd_fallback(unsigned long pgoff, unsigned int reason);
 void refdax_trace_teardown_wait_start(unsigned long referenced, unsigned long first_pfn);

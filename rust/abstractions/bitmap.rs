@@ -71,6 +71,16 @@ impl LargeBitmap {
         }
     }
 
+    /// Sets bits `from..from + n`; ignored if they run past the end.
+    pub(crate) fn set_range(&mut self, from: usize, n: usize) {
+        if from.checked_add(n).is_none_or(|end| end > self.nbits) {
+            return;
+        }
+        // SAFETY: the words hold at least `from + n` bits (checked; type invariant), which
+        // fit the C types (`nbits <= i32::MAX`); `&mut self` excludes every other access.
+        unsafe { bindings::__bitmap_set(self.view_mut().as_mut_ptr(), from as u32, n as i32) };
+    }
+
     /// Whether bits `from..from + n` are all set (false if they run past the end).
     pub(crate) fn all_set(&self, from: usize, n: usize) -> bool {
         let Some(end) = from.checked_add(n).filter(|&e| e <= self.nbits) else {
@@ -123,6 +133,22 @@ mod tests {
         assert!(!b.all_set(usize::MAX, 2));
         b.set(600);
         assert!(b.all_set(512, 512));
+        Ok(())
+    }
+
+    #[test]
+    fn set_range_sets_exactly_its_range() -> Result {
+        let mut b = LargeBitmap::new(1100, false)?;
+        b.set_range(60, 520);
+        assert!(b.all_set(60, 520));
+        assert!(!b.test(59) && !b.test(580));
+        assert_eq!(b.find_set_from(0), Some(60));
+        // Past the end, or overflowing: nothing.
+        b.set_range(1000, 101);
+        b.set_range(usize::MAX, 2);
+        assert!(!b.test(1000) && !b.test(1099));
+        b.set_range(1000, 100);
+        assert!(b.all_set(1000, 100));
         Ok(())
     }
 

@@ -28,6 +28,13 @@ pub(crate) fn block_release(block: usize, ino: usize) {
     unsafe { ffi::refdax_trace_block_release(block, ino) };
 }
 
+/// Whether `refdax_block_release` is enabled: a caller releasing many blocks at once walks
+/// them for the events only then.
+pub(crate) fn block_release_enabled() -> bool {
+    // SAFETY: reads the tracepoint's static key; no arguments.
+    unsafe { ffi::refdax_trace_block_release_enabled() }
+}
+
 /// `refdax_block_busy`: `block` left its file with `refcount` references still held.
 pub(crate) fn block_busy(block: usize, refcount: i32) {
     // SAFETY: the trace wrapper only copies its scalar arguments into the ring buffer.

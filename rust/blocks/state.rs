@@ -36,6 +36,8 @@ pub(crate) struct BlockStates {
     busy: LargeBitmap,
     /// Blocks whose page failed (memory failure): never free again.
     poisoned: LargeBitmap,
+    /// Set bits of `poisoned`.
+    npoisoned: usize,
     /// Poisoned blocks in no file and not Busy: out of service.
     nquarantined: usize,
     /// Set bits of `free`.
@@ -65,6 +67,7 @@ impl BlockStates {
             free: LargeBitmap::new(nblocks, true)?,
             busy: LargeBitmap::new(nblocks, false)?,
             poisoned: LargeBitmap::new(nblocks, false)?,
+            npoisoned: 0,
             nquarantined: 0,
             nfree: nblocks,
             reserved: 0,
@@ -179,6 +182,20 @@ impl BlockStates {
         }
     }
 
+    /// Blocks `first..first + n`, all in a file, leave it together with their folio idle and
+    /// split (as [`BlockStates::leave`] with no references and order 0, for each): Free in
+    /// one step. False, and nothing done, if one of them has failed (each must then leave on
+    /// its own, to be quarantined) or the range runs past the end.
+    pub(crate) fn leave_all_idle(&mut self, first: usize, n: usize) -> bool {
+        if first.checked_add(n).is_none_or(|end| end > self.nblocks) || self.any_poisoned(first, n)
+        {
+            return false;
+        }
+        self.free.set_range(first, n);
+        self.nfree += n;
+        true
+    }
+
     /// The folio over blocks `first..first + n` is idle (its free notification, or the reaper
     /// saw it idle): every Busy block of it is released (Busy -> Free). Blocks not Busy (still
     /// in a file, or already free) do not change: a notification that arrives before the
@@ -190,6 +207,10 @@ impl BlockStates {
         n: usize,
         mut released: impl FnMut(usize, u32),
     ) {
+        // Every notification comes here, most with nothing Busy: no walk then.
+        if self.nbusy == 0 {
+            return;
+        }
         for b in first..first.saturating_add(n).min(self.nblocks) {
             if self.busy.test(b) {
                 self.busy.clear(b);
@@ -215,6 +236,7 @@ impl BlockStates {
             return false;
         }
         self.poisoned.set(b);
+        self.npoisoned += 1;
         if self.free.test(b) {
             self.free.clear(b);
             self.nfree -= 1;
@@ -225,7 +247,8 @@ impl BlockStates {
 
     /// Whether any of blocks `first..first + n` (those that exist) has failed.
     pub(crate) fn any_poisoned(&self, first: usize, n: usize) -> bool {
-        (first..first.saturating_add(n).min(self.nblocks)).any(|b| self.poisoned.test(b))
+        self.npoisoned > 0
+            && (first..first.saturating_add(n).min(self.nblocks)).any(|b| self.poisoned.test(b))
     }
 }
 
@@ -320,6 +343,23 @@ mod tests {
         s.folio_idle(first, EXTENT, |_, _| n += 1);
         assert_eq!((n, s.busy()), (EXTENT, 0));
         assert!(s.free.all_set(first, EXTENT));
+        Ok(())
+    }
+
+    #[test]
+    fn a_whole_idle_extent_leaves_at_once_unless_a_page_failed() -> Result {
+        let mut s = states()?;
+        let total = s.available();
+        let a = s.take_extent(3).ok_or(ENOSPC)?;
+        assert!(s.leave_all_idle(a, EXTENT));
+        assert!(s.free.all_set(a, EXTENT));
+        assert_eq!(s.available(), total);
+        // Past the end: nothing.
+        assert!(!s.leave_all_idle(s.nblocks - 2, 4));
+        let b = s.take_extent(3).ok_or(ENOSPC)?;
+        assert!(s.poison(b + 9));
+        assert!(!s.leave_all_idle(b, EXTENT));
+        assert!(!s.is_free(b) && s.available() == total - EXTENT);
         Ok(())
     }
 

@@ -54,6 +54,15 @@ impl Shift {
     }
 }
 
+/// What [`BlockMap::take_next`] took.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Taken {
+    /// A whole extent: [`LEAF`] consecutive blocks from this one.
+    Extent(u32),
+    /// This many blocks, in the caller's buffer (0 for a stretch of holes).
+    Batch(usize),
+}
+
 /// The blocks of 2 MiB of file.
 pub(super) struct Leaf([u32; LEAF]);
 
@@ -134,6 +143,39 @@ impl BlockMap {
             self.leaves[li] = None;
         }
         (n, index)
+    }
+
+    /// Takes what comes next from `from` on, up to `to`: a whole extent if there is one
+    /// ([`BlockMap::take_extent`]), else a batch ([`BlockMap::take_batch`]). Returns it and
+    /// where to go on from.
+    pub(super) fn take_next(&mut self, from: usize, to: usize, out: &mut [u32]) -> (Taken, usize) {
+        if let Some(first) = self.take_extent(from, to) {
+            return (Taken::Extent(first), from + LEAF);
+        }
+        let (n, next) = self.take_batch(from, to, out);
+        (Taken::Batch(n), next)
+    }
+
+    /// Takes the whole leaf at `from` if `from..to` covers it and it maps one run of
+    /// consecutive blocks (an extent, as [`super::FileData`] allocates them): returns its
+    /// first block, the leaf is gone. `None` (nothing taken) otherwise.
+    pub(super) fn take_extent(&mut self, from: usize, to: usize) -> Option<u32> {
+        if from % LEAF != 0 || to.saturating_sub(from) < LEAF {
+            return None;
+        }
+        let slot = self.leaves.get_mut(from / LEAF)?;
+        let blocks = &slot.as_ref()?.0;
+        let first = blocks[0];
+        let run = first != HOLE
+            && first
+                .checked_add(LEAF as u32 - 1)
+                .is_some_and(|last| last != HOLE)
+            && blocks.iter().zip(first..).all(|(&b, want)| b == want);
+        if !run {
+            return None;
+        }
+        *slot = None;
+        Some(first)
     }
 
     /// The first page among `from..to` that has a block (`data`) or has none (`!data`).
@@ -292,6 +334,34 @@ mod tests {
         assert_eq!((n, next, out[0]), (1, 2 * LEAF, 3));
         // Nothing mapped: done at once, even with an unbounded end.
         assert_eq!(map.take_batch(next, usize::MAX, &mut out), (0, usize::MAX));
+        Ok(())
+    }
+
+    #[test]
+    fn take_extent_takes_only_a_whole_run() -> Result {
+        let mut run = KVec::new();
+        for i in 0..LEAF {
+            run.push((LEAF + i, 1000 + i as u32), GFP_KERNEL)?;
+        }
+        let mut map = map_with(&run)?;
+        // Not from the leaf's start, or not to its end: nothing taken.
+        assert_eq!(map.take_extent(LEAF + 1, 3 * LEAF), None);
+        assert_eq!(map.take_extent(LEAF, 2 * LEAF - 1), None);
+        // A leaf of holes.
+        assert_eq!(map.take_extent(0, 2 * LEAF), None);
+        assert_eq!(map.get(LEAF + 7), Some(1007));
+        assert_eq!(map.take_extent(LEAF, 2 * LEAF), Some(1000));
+        assert_eq!(map.get(LEAF + 7), None);
+        assert_eq!(map.take_extent(LEAF, 2 * LEAF), None);
+        // One block out of order, or a hole, and it is not a run.
+        let mut map = map_with(&run)?;
+        assert!(map.set(LEAF + 9, 5));
+        assert_eq!(map.take_extent(LEAF, usize::MAX), None);
+        assert_eq!(map.get(LEAF + 8), Some(1008));
+        let (n, _) = map.take_batch(2 * LEAF - 1, 2 * LEAF, &mut [0u32; 1]);
+        assert_eq!(n, 1);
+        assert!(map.set(LEAF + 9, 1009));
+        assert_eq!(map.take_extent(LEAF, usize::MAX), None);
         Ok(())
     }
 

@@ -160,7 +160,7 @@ impl FileData {
             0
         } else {
             self.release_range(dev, shift.at, shift.first_moved(), |index, to, batch| {
-                old.take_batch(index, to, batch)
+                old.take_next(index, to, batch)
             })
         };
         for chunk in compound.chunks(BATCH) {

@@ -199,6 +199,7 @@ unsafe extern "C" {
         write: bool_,
     );
     pub fn refdax_trace_block_release(block: kernel::ffi::c_ulong, ino: kernel::ffi::c_ulong);
+    pub fn refdax_trace_block_release_enabled() -> bool_;
     pub fn refdax_trace_block_busy(block: kernel::ffi::c_ulong, refcount: kernel::ffi::c_int);
     pub fn refdax_trace_pmd_fallback(pgoff: kernel::ffi::c_ulong, reason: kernel::ffi::c_uint);
     pub fn refdax_trace_teardown_wait_start(

@@ -577,6 +577,17 @@ TEST_F(pmd, truncate_part_of_a_pmd_extent)
 	/* The first window is still a PMD; the second refaults with PTEs up to EOF. */
 	ASSERT_EQ(1, refdax_stat(REFDAX_STAT_FOLIOS_REFERENCED));
 	ASSERT_TRUE(touched(p, PMD + PMD / 2, 1));
+	/*
+	 * Truncating the rest: the whole first extent leaves in one step (its folio unmapped,
+	 * idle, kept, then split once), the second window's pages one by one; all free at once.
+	 */
+	ASSERT_EQ(0, trace_refdax(1));
+	ASSERT_EQ(0, ftruncate(fd, 0));
+	ASSERT_EQ(0, trace_count("refdax_block_busy: "));
+	ASSERT_EQ(PER_PMD + PER_PMD / 2, trace_count("refdax_block_release: "));
+	ASSERT_EQ(split + 2, refdax_stat(REFDAX_STAT_PMD_FOLIOS_SPLIT));
+	ASSERT_EQ(freeb + 2 * PER_PMD, free_blocks());
+	ASSERT_EQ(0, refdax_stat(REFDAX_STAT_FOLIOS_REFERENCED));
 	ASSERT_EQ(0, munmap(p, 2 * PMD));
 	close(fd);
 }
