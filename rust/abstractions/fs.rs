@@ -27,9 +27,11 @@
 //!   i_rwsem -> invalidate_lock -> i_mmap_rwsem (unmap_mapping_range)
 //! ```
 //!
-//! The fault lock is per file (a mutex in the abstraction's part of `i_private`), held
-//! around [`FileSystem::fault`] and [`FileSystem::huge_fault`]: a file's PTE and PMD faults
-//! never run at once, so what a handler sees of the page table holds until it inserts.
+//! The fault lock is per file and PMD (16 mutexes in the abstraction's part of `i_private`,
+//! picked by a hash of the address space and the faulting address's 2 MiB), held around
+//! [`FileSystem::fault`] and [`FileSystem::huge_fault`]: a file's PTE and PMD faults on one
+//! PMD never run at once, so what a handler sees of the page table there holds until it
+//! inserts; faults on other PMDs run in parallel.
 //!
 //! A copy from or to user memory under `i_rwsem` may fault on a mapping of the same file and
 //! take the invalidate lock shared; nobody takes it exclusively without `i_rwsem`, so that

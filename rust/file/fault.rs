@@ -80,12 +80,16 @@ impl FileData {
         let Some(b) = map.get(index) else {
             return VmFaultResult::SigBus;
         };
+        // The block stays the file's at `index` without `map`: blocks leave a file only under
+        // the invalidate lock held exclusively, and the fault holds it shared. Faults of the
+        // file on other PMDs, and lookups, go on meanwhile.
+        drop(map);
         let pfn = dev.pool().pfn(b);
         // Our reference keeps the refcount above zero across the insert, as fs/dax.c does.
         // The page may be one of a PMD-sized folio (kept while its extent is whole, mapped or
         // not): then it is mapped as a page of that folio, and a PMD fault can still map the
-        // whole folio. A page of its own is (again) tied to its file: a split clears
-        // that, and the block is ours at `index` (we hold `map`).
+        // whole folio. A page of its own is (again) tied to its file at `index`: a split
+        // clears that.
         let want = Want {
             order: None,
             file: inode,

@@ -189,7 +189,8 @@ pub(super) unsafe extern "C" fn mmap<T: FileSystem>(
 }
 
 /// Runs `handler` for a fault in a mapping of a `T` file, under the locks every fault of the
-/// file holds: the mapping's invalidate lock shared, then the file's fault lock.
+/// file holds: the mapping's invalidate lock shared, then the file's fault lock for the PMD
+/// of the faulting address.
 ///
 /// # Safety
 ///
@@ -205,11 +206,21 @@ unsafe fn handle_fault<T: FileSystem, R>(
     // which the VMA keeps open.
     let (inode, sb, file) = unsafe { file_parts::<T>(raw) };
     let _invalidate = InvalidateSharedGuard::lock(inode);
+    // SAFETY: the fault and its VMA are valid while the fault is handled; plain reads of
+    // fields that do not change meanwhile.
+    let (mm, address) = unsafe {
+        (
+            (*(*vmf).__bindgen_anon_1.vma).vm_mm as usize,
+            (*vmf).__bindgen_anon_1.address,
+        )
+    };
     // SAFETY: as for `file_parts` above.
-    let _faults = unsafe { file_state::<T>(raw) }.faults.lock();
+    let _faults = unsafe { file_state::<T>(raw) }
+        .fault_lock(mm, address)
+        .lock();
     // SAFETY: `VmFault` is transparent over `Opaque<vm_fault>`; the fault is valid.
     // INVARIANT: the reference lives for this call, while the core handles the fault with the
-    // mmap or the VMA lock held, and we hold the file's fault lock.
+    // mmap or the VMA lock held, and we hold the file's fault lock for this PMD.
     let vmf = unsafe { &*vmf.cast::<VmFault>() };
     handler(sb, inode, file, vmf)
 }

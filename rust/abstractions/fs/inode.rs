@@ -77,24 +77,31 @@ impl Inode {
     }
 }
 
+/// Fault locks per file (a power of two): faults of one file on different PMDs mostly take
+/// different ones.
+const FAULT_LOCK_BITS: u32 = 4;
+const FAULT_LOCKS: usize = 1 << FAULT_LOCK_BITS;
+
 /// What a regular file's `i_private` points to (pinned): the file system's state, how many
 /// folios are tied to the file (`folio->mapping` is the file's mapping), which the
-/// abstraction checks at eviction, and the lock that serialises the file's faults.
+/// abstraction checks at eviction, and the locks that serialise the file's faults on one PMD.
 ///
 /// # Invariants
 ///
 /// `tied` is the number of folios whose `mapping` is this inode's `i_mapping`; it is changed
-/// only by [`tie_folio`] and [`untie_folio`]. `faults` is held around every call of
-/// `FileSystem::fault` and `FileSystem::huge_fault` for the file.
+/// only by [`tie_folio`] and [`untie_folio`]. Every call of `FileSystem::fault` and
+/// `FileSystem::huge_fault` for the file holds `faults[FileState::fault_lock(mm, address)]`
+/// of its address space and faulting address.
 #[repr(C)]
 #[pin_data]
 pub(super) struct FileState<F> {
     pub(super) tied: Atomic<usize>,
-    /// Held by the fault trampolines: a PTE fault and a PMD fault of the same file never
-    /// run at once, so what one sees of the page table (a huge PMD or not) holds until it
-    /// inserts (see `VmFault`).
+    /// Held by the fault trampolines, one per fault, chosen by the PMD the fault is under: a
+    /// PTE fault and a PMD fault of the same file on the same PMD never run at once, so what
+    /// one sees of the page table there (a huge PMD or not) holds until it inserts (see
+    /// `VmFault`). Faults on other PMDs (other 2 MiB, or another process) run in parallel.
     #[pin]
-    pub(super) faults: Mutex<()>,
+    faults: [Mutex<()>; FAULT_LOCKS],
     pub(super) file: F,
 }
 
@@ -102,9 +109,20 @@ impl<F> FileState<F> {
     pub(super) fn new(file: F) -> impl PinInit<Self> {
         pin_init!(Self {
             tied: Atomic::new(0),
-            faults <- new_mutex!(()),
+            faults <- pin_init::pin_init_array_from_fn(|_| new_mutex!(())),
             file,
         })
+    }
+
+    /// The fault lock for a fault at `address` in the address space `mm` (only compared,
+    /// never dereferenced): one per PMD, hashed, so that faults on one PMD always take the
+    /// same lock and faults on neighbouring PMDs rarely do.
+    pub(super) fn fault_lock(&self, mm: usize, address: usize) -> &Mutex<()> {
+        let pmd = address >> bindings::PMD_SHIFT;
+        let key = (pmd ^ (mm >> 6)) as u64;
+        // Fibonacci hashing: neighbouring PMDs spread over all the locks.
+        let hash = key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (u64::BITS - FAULT_LOCK_BITS);
+        &self.faults[hash as usize % FAULT_LOCKS]
     }
 }
 

@@ -14,9 +14,9 @@ use kernel::{bindings, types::Opaque};
 /// # Invariants
 ///
 /// `self.0` is the fault being handled, valid for the lifetime of the reference; the mmap
-/// lock (or the VMA lock) is held, and so is the faulting file's fault lock (the trampolines
-/// hold it around the handlers), so no other fault of the file changes the page table
-/// meanwhile.
+/// lock (or the VMA lock) is held, and so is the faulting file's fault lock for the PMD of the
+/// faulting address (the trampolines hold it around the handlers), so no other fault of the
+/// file changes that PMD meanwhile.
 #[repr(transparent)]
 pub(crate) struct VmFault(Opaque<bindings::vm_fault>);
 
@@ -146,8 +146,8 @@ impl VmFault {
     /// Whether a PMD maps the faulting address's 2 MiB now: a PMD fault of another thread
     /// won the race. A PTE insert there is a bug (`walk_to_pmd()`); the fault should just
     /// return and be retried, as `fs/dax.c` does. Stable while the fault is handled: only a
-    /// PMD fault of the same file makes the PMD huge, and the file's fault lock is held (type
-    /// invariant).
+    /// PMD fault of the same file makes the PMD huge, and the file's fault lock for this PMD
+    /// is held (type invariant).
     pub(crate) fn pmd_is_huge(&self) -> bool {
         // SAFETY: the fault is valid (type invariant).
         unsafe { ffi::refdax_vmf_pmd_is_huge(self.0.get()) }
@@ -196,7 +196,7 @@ impl VmFault {
         }
         // A PMD fault of another thread mapped this 2 MiB since the core chose the PTE path:
         // a PTE insert there is a bug (`walk_to_pmd()`); the access is just retried. No PMD
-        // fault of the file runs until we return (its fault lock, type invariant).
+        // fault of the file on this PMD runs until we return (its fault lock, type invariant).
         if self.pmd_is_huge() {
             return Err(VmFaultResult::NoPage);
         }
@@ -209,7 +209,8 @@ impl VmFault {
     /// Maps the PMD-sized `folio` at the faulting address's 2 MiB window with
     /// `vmf_insert_folio_pmd()`: one PMD, one folio reference, one PMD rmap. The window must
     /// lie inside the VMA (checked here); that it maps the folio's file pages is the caller's
-    /// business. No PTE fault of the file runs meanwhile (its fault lock, type invariant).
+    /// business. No PTE fault of the file on this PMD runs meanwhile (its fault lock, type
+    /// invariant).
     ///
     /// If the PMD is no longer empty (a PTE fault of another thread installed a page table
     /// since the core looked) or maps another folio, nothing is inserted and the access is
