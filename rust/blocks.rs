@@ -58,7 +58,14 @@ use crate::{
     },
     stats::Stats,
 };
-use kernel::{new_spinlock_irq, pr_warn, prelude::*, sync::SpinLockIrq};
+use kernel::{
+    new_spinlock_irq, pr_warn,
+    prelude::*,
+    sync::{
+        atomic::{Atomic, Full, Relaxed},
+        SpinLockIrq,
+    },
+};
 pub(crate) use state::EXTENT;
 use state::{BlockStates, Left};
 
@@ -90,6 +97,10 @@ pub(crate) struct Pool {
     nblocks: usize,
     #[pin]
     states: SpinLockIrq<BlockStates>,
+    /// Busy blocks, plus one for each release deciding under the lock: zero means that no
+    /// block waits for a notification, so a notification has nothing to do (see
+    /// [`Pool::folio_free`]).
+    leaving: Atomic<usize>,
     pub(crate) stats: Stats,
 }
 
@@ -102,6 +113,7 @@ impl Pool {
             first_pfn,
             nblocks,
             states <- new_spinlock_irq!(states),
+            leaving: Atomic::new(0),
             stats: Stats::new(),
         }? Error))
     }
@@ -211,7 +223,8 @@ impl Pool {
     /// pages has failed, `EAGAIN` if the page is being made part of another folio.
     ///
     /// One step under the pool lock: the lookup and the reference, so that a concurrent split
-    /// (the free notification of a compound folio) cannot change which folio that is; and the
+    /// (every split of the pool's folios holds this lock) cannot change which folio that is;
+    /// and the
     /// poison check and tying the folio to its file, so that memory failure, which marks a
     /// page (under this lock) and then reads its file, either finds the folio tied or is
     /// seen here.
@@ -298,13 +311,14 @@ impl Pool {
         }
         let mut busy = 0;
         let mut states = self.states.lock();
+        // Announced before any refcount is read (fully ordered): see `folio_free`.
+        self.leaving.fetch_add(1, Full);
         for &block in blocks {
             let b = block as usize;
             // An idle compound folio is kept while its extent is whole: this block leaving
             // breaks it up, so it is split now (the pages still in the file stay there, as
-            // pages of their own). A free of it still on its way finds an order-0 page at its
-            // head and changes nothing; no build covers that page until it has arrived.
-            self.split_idle(pagemap, self.pfn(block));
+            // pages of their own; see `split_idle_locked`).
+            self.split_idle_locked(&mut states, pagemap, self.pfn(block));
             let folio = pagemap.folio(self.pfn(block));
             let (refs, order) = folio.map_or((0, 0), |f| (f.ref_count(), f.order()));
             // A referenced folio keeps the block Busy until its free notification, which
@@ -317,6 +331,8 @@ impl Pool {
                 }
             }
         }
+        self.leaving.add(busy, Relaxed);
+        self.leaving.fetch_sub(1, Relaxed);
         busy
     }
 
@@ -336,14 +352,15 @@ impl Pool {
         if folio.pfn() != pfn || folio.nr_pages() != EXTENT {
             return None;
         }
+        // As in `release`.
+        self.leaving.fetch_add(1, Full);
         // The whole folio leaves the file (the caller holds the invalidate lock: no fault
         // ties it again), before any block is free.
         pagemap.untie_heads(&[pfn]);
         // Under the pool lock the refcount cannot leave zero: first references are taken
         // under it (`get_page`), others only on a referenced folio.
-        if folio.ref_count() == 0 && pagemap.split_idle(folio) > 0 {
-            self.stats.pmd_folios_split.inc();
-        }
+        self.split_idle_locked(&mut states, pagemap, pfn);
+        self.stats.extents_released.inc();
         let (refs, order) = (folio.ref_count(), folio.order());
         let first = first as usize;
         if refs == 0 && order == 0 && states.leave_all_idle(first, EXTENT) {
@@ -352,6 +369,7 @@ impl Pool {
                     trace::block_release(b, states.owner(b) as usize);
                 }
             }
+            self.leaving.fetch_sub(1, Relaxed);
             return Some(0);
         }
         let mut busy = 0;
@@ -364,19 +382,48 @@ impl Pool {
                 }
             }
         }
+        self.leaving.add(busy, Relaxed);
+        self.leaving.fetch_sub(1, Relaxed);
         Some(busy)
     }
 
     /// Splits the folio page `pfn` belongs to if it is an idle compound folio (see the module
     /// documentation); returns whether it did. Never sleeps.
     pub(crate) fn split_idle(&self, pagemap: &DevPagemap<Self>, pfn: usize) -> bool {
-        let split = pagemap
-            .folio(pfn)
-            .is_some_and(|folio| folio.order() > 0 && pagemap.split_idle(folio) > 0);
-        if split {
-            self.stats.pmd_folios_split.inc();
+        let mut states = self.states.lock();
+        self.split_idle_locked(&mut states, pagemap, pfn)
+    }
+
+    /// [`Pool::split_idle`] under the pool lock. The folio is idle, so its Busy blocks (if a
+    /// free of it is still on its way, its notification has not released them yet) are
+    /// released here, as that notification would have: once split, its pages are folios of
+    /// their own, and that late notification (which the split does not disturb: it never
+    /// writes the head page's `pgmap`) finds an order-0 page and releases one block at most.
+    fn split_idle_locked(
+        &self,
+        states: &mut BlockStates,
+        pagemap: &DevPagemap<Self>,
+        pfn: usize,
+    ) -> bool {
+        let Some(folio) = pagemap.folio(pfn).filter(|f| f.order() > 0) else {
+            return false;
+        };
+        let (head, n) = (folio.pfn(), folio.nr_pages());
+        if pagemap.split_idle(folio) == 0 {
+            return false;
         }
-        split
+        self.stats.pmd_folios_split.inc();
+        if let Some(first) = self.block_of(head) {
+            let stats = &self.stats;
+            let mut released = 0;
+            states.folio_idle(first, n, |k, owner| {
+                released += 1;
+                stats.busy_released.inc();
+                trace::block_release(k, owner as usize);
+            });
+            self.leaving.fetch_sub(released, Relaxed);
+        }
+        true
     }
 
     /// Page `pfn` failed: its block is never handed out again. A free block is taken out of
@@ -442,6 +489,7 @@ impl Pool {
             stats.busy_released.inc();
             trace::block_release(k, owner as usize);
         });
+        self.leaving.fetch_sub(released, Relaxed);
         // The blocks of a kept folio are all in its file: nothing to do at its free.
         let broken = released > 0 || states.any_poisoned(b, folio.nr_pages());
         if folio.order() > 0 && broken && pagemap.split_idle(folio) > 0 {
@@ -480,8 +528,20 @@ impl PagemapOwner for Pool {
         })
     }
 
+    /// With no block Busy, no failed page and the `refdax_folio_free` event off, there is
+    /// nothing to do: no lock is taken. That is sound because the kernel dropped the folio's
+    /// last reference with a fully ordered atomic before calling us, and a release announces
+    /// itself in `leaving` with one before it reads a refcount: either this read sees the
+    /// release (and the lock orders us after it, to find the block Busy), or the release
+    /// sees the refcount at zero and frees the block itself.
     fn folio_free(&self, pagemap: Freeing<'_, Self>, folio: &Folio) {
         self.stats.folio_free_calls.inc();
+        if self.leaving.load(Relaxed) == 0
+            && self.stats.pages_poisoned.get() == 0
+            && !trace::folio_free_enabled()
+        {
+            return;
+        }
         self.folio_idle(pagemap, folio);
     }
 }

@@ -129,8 +129,14 @@ impl Device {
         }
         let folio = self.pagemap.build_folio(pfn, order)?;
         self.stats().pmd_folios_built.inc();
-        // On failure the folio is dropped here, outside the pool lock: its free splits it.
-        pool.note_built(&self.pagemap, &folio, want)?;
+        if let Err(e) = pool.note_built(&self.pagemap, &folio, want) {
+            // Dropped outside the pool lock, which its free takes; that free runs here, in
+            // `folio_put()`, so the idle folio can be split at once (on a kernel without the
+            // notification too): a folio that was never tied is never kept.
+            drop(folio);
+            pool.split_idle(&self.pagemap, pfn);
+            return Err(e);
+        }
         Ok(folio)
     }
 
@@ -187,6 +193,7 @@ impl Device {
         line(REFDAX_STAT_PMD_FAULTS, &s.pmd_faults.get())?;
         line(REFDAX_STAT_PMD_FOLIOS_BUILT, &s.pmd_folios_built.get())?;
         line(REFDAX_STAT_PMD_FOLIOS_SPLIT, &s.pmd_folios_split.get())?;
+        line(REFDAX_STAT_EXTENTS_RELEASED, &s.extents_released.get())?;
         line(REFDAX_STAT_PMD_FALLBACKS, &s.pmd_fallbacks_total())?;
         for reason in PmdFallback::ALL {
             line(reason.stat_name(), &s.pmd_fallbacks[reason as usize].get())?;

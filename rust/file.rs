@@ -18,9 +18,11 @@
 //! sees the new size, or a hole, which gets a fresh zeroed block). This is ext4's and xfs's
 //! protocol.
 //!
-//! The fault lock (the abstraction's, held around every fault of the file) serialises a
-//! file's faults, PTE against PMD. `map` guards the block map. Nobody holds
-//! it while copying from or to user memory (the user buffer may be a mapping of the same
+//! The fault lock (the abstraction's, held around every fault of the file, one per PMD)
+//! serialises a file's faults on one PMD, PTE against PMD. `map` guards the block map: a PTE
+//! fault holds it to look its block up (or allocate it), a PMD fault until it has mapped its
+//! folio; the invalidate lock, held shared, keeps the block in the file afterwards. Nobody
+//! holds `map` while copying from or to user memory (the user buffer may be a mapping of the same
 //! file, whose fault takes `map`): the read and write paths look blocks up under `map`, drop
 //! it and copy. That is safe because blocks only leave a file with the inode lock held
 //! exclusively, which read and write hold too.
@@ -207,6 +209,30 @@ impl FileData {
         inode.sub_blocks(dropped);
     }
 
+    /// The pages to zap before pages `from..to` leave the file (`to` may be `usize::MAX`):
+    /// those, widened to the whole 2 MiB window at either end whose pages are one PMD-sized
+    /// folio, as `fs/dax.c` drops a whole PMD entry. A mapping of the folio's other pages
+    /// would keep it referenced, and the leaving blocks Busy, for as long as it lives; zapped,
+    /// those pages just refault (as pages of their own once the folio is split), and only a
+    /// pin keeps the folio. Under the invalidate lock, held exclusively by the caller.
+    fn zap_range(&self, dev: &Device, from: usize, to: usize) -> (usize, usize) {
+        let map = self.map.lock();
+        let compound = |window: usize| {
+            map.get(window)
+                .and_then(|b| dev.pagemap().folio(dev.pool().pfn(b)))
+                .is_some_and(|f| f.order() > 0)
+        };
+        let lo = from / LEAF * LEAF;
+        let start = if lo < from && compound(lo) { lo } else { from };
+        let hi = to / LEAF * LEAF;
+        let end = if to % LEAF != 0 && to < usize::MAX - LEAF && compound(hi) {
+            hi + LEAF
+        } else {
+            to
+        };
+        (start, end)
+    }
+
     /// Releases (see [`FileData::release`]) the blocks of pages `from..to` that `take` takes
     /// out of a block map, a whole extent or a batch at a time ([`BlockMap::take_next`]'s
     /// contract), with no map lock held across a release; returns how many. Reschedules
@@ -253,6 +279,7 @@ impl FileData {
                         *slot = first + (start + i) as u32;
                     }
                     self.release(dev, &batch);
+                    sched::cond_resched();
                 }
                 return;
             }
@@ -459,7 +486,8 @@ impl FileData {
         let invalidate = inode.invalidate_lock();
         inode.set_size(size);
         let first = pages(size);
-        invalidate.unmap_range(first as u64 * PAGE_SIZE, 0);
+        let (zap, _) = self.zap_range(dev, first, usize::MAX);
+        invalidate.unmap_range(zap as u64 * PAGE_SIZE, 0);
         self.zero_eof_page(dev, size);
         // Zapped: only pins, pipes and frees on their way still hold pages; their blocks
         // become Busy and are released by the notification.
@@ -544,10 +572,8 @@ impl FileData {
         zero_range(offset, (first_full as u64 * PAGE_SIZE).min(end));
         zero_range((end_full as u64 * PAGE_SIZE).max(offset), end);
         if end_full > first_full {
-            invalidate.unmap_range(
-                first_full as u64 * PAGE_SIZE,
-                (end_full - first_full) as u64 * PAGE_SIZE,
-            );
+            let (from, to) = self.zap_range(dev, first_full, end_full);
+            invalidate.unmap_range(from as u64 * PAGE_SIZE, (to - from) as u64 * PAGE_SIZE);
             self.drop_blocks(dev, &invalidate, first_full, end_full);
         }
         Ok(())

@@ -118,10 +118,37 @@ void refdax_reaper_stop(struct task_struct *task)
 	kthread_stop(task);
 }
 
-/* Splits an idle compound FS DAX folio back into order-0 pages; returns the old order. */
+/*
+ * Splits an idle compound FS DAX folio back into order-0 pages; returns the old order. What
+ * dax_folio_reset_order() does, but the head page's pgmap word is never written: that helper
+ * clears the compound head of every page, the head's included, whose compound_info word *is*
+ * folio->pgmap, and restores it a few stores later. A free of the folio may still be on its
+ * way when refdax splits it (its refcount reached zero on another CPU, before the folio_free
+ * op was called): free_zone_device_folio(), refdax_folio_free() and the Rust trampoline read
+ * folio->pgmap and would see NULL. They read nothing of the tail pages.
+ */
 int refdax_folio_split(struct folio *folio)
 {
-	return dax_folio_reset_order(folio);
+	struct dev_pagemap *pgmap = page_pgmap(&folio->page);
+	int order = folio_order(folio);
+
+	folio->mapping = NULL;
+	folio->share = 0;
+	if (!order)
+		return 0;
+	folio_reset_order(folio);
+	for (int i = 1; i < (1 << order); i++) {
+		struct page *page = folio_page(folio, i);
+		struct folio *f = (struct folio *)page;
+
+		ClearPageHead(page);
+		clear_compound_head(page);
+		f->mapping = NULL;
+		f->share = 0;
+		f->pgmap = pgmap;
+	}
+	ClearPageHead(&folio->page);
+	return order;
 }
 
 unsigned long refdax_folio_pfn(struct folio *folio)
@@ -354,6 +381,11 @@ void refdax_trace_fault(unsigned long pfn, unsigned int order, unsigned long pgo
 void refdax_trace_block_release(unsigned long block, unsigned long ino)
 {
 	trace_refdax_block_release(block, ino);
+}
+
+bool refdax_trace_folio_free_enabled(void)
+{
+	return trace_refdax_folio_free_enabled();
 }
 
 bool refdax_trace_block_release_enabled(void)

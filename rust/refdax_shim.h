@@ -60,7 +60,10 @@ bool refdax_folio_is_current(struct folio *folio);
  * one reference (see the C comment for the contract).
  */
 struct folio *refdax_folio_build(unsigned long pfn, unsigned int order);
-/** `dax_folio_reset_order()`: splits an idle compound folio into order-0 pages. */
+/**
+ * Splits an idle compound folio into order-0 pages, as `dax_folio_reset_order()` does but
+ * without touching the head page's `pgmap` word (a free of the folio may still be reading it).
+ */
 int refdax_folio_split(struct folio *folio);
 /**
  * Sleeps until the folio's refcount is zero (woken by `wake_up_var()` on its page) or
@@ -217,6 +220,7 @@ void refdax_trace_folio_free(unsigned long pfn, unsigned int order,
 void refdax_trace_fault(unsigned long pfn, unsigned int order, unsigned long pgoff, bool write);
 void refdax_trace_block_release(unsigned long block, unsigned long ino);
 bool refdax_trace_block_release_enabled(void);
+bool refdax_trace_folio_free_enabled(void);
 void refdax_trace_block_busy(unsigned long block, int refcount);
 void refdax_trace_pmd_fallback(unsigned long pgoff, unsigned int reason);
 void refdax_trace_teardown_wait_start(unsigned long referenced, unsigned long first_pfn);

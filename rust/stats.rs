@@ -109,8 +109,11 @@ pub(crate) struct Stats {
     pub(crate) pmd_faults: Counter,
     /// Compound PMD-sized folios built from idle pages.
     pub(crate) pmd_folios_built: Counter,
-    /// Compound folios split back into pages by their free notification.
+    /// Compound folios split back into pages, their extent broken up (a block left the file,
+    /// a page failed, pages moved).
     pub(crate) pmd_folios_split: Counter,
+    /// Whole extents that left a file in one step ([`crate::blocks::Pool::release_extent`]).
+    pub(crate) extents_released: Counter,
     /// PMD faults that fell back to PTEs, by reason ([`PmdFallback`]).
     pub(crate) pmd_fallbacks: [Counter; PmdFallback::ALL.len()],
     /// Pages reported failed (memory failure) and taken out of service.
@@ -138,6 +141,7 @@ impl Stats {
             pmd_faults: Counter::new(),
             pmd_folios_built: Counter::new(),
             pmd_folios_split: Counter::new(),
+            extents_released: Counter::new(),
             pmd_fallbacks: [const { Counter::new() }; PmdFallback::ALL.len()],
             probes: Counter::new(),
             pages_poisoned: Counter::new(),

@@ -16,6 +16,13 @@ pub(crate) fn folio_free_pfn(pfn: usize, order: u32, ino: usize, index: usize) {
     unsafe { ffi::refdax_trace_folio_free(pfn, order, ino, index) };
 }
 
+/// Whether `refdax_folio_free` is enabled: a notification with nothing else to do skips
+/// even the lookups the event needs when it is not.
+pub(crate) fn folio_free_enabled() -> bool {
+    // SAFETY: reads the tracepoint's static key; no arguments.
+    unsafe { ffi::refdax_trace_folio_free_enabled() }
+}
+
 /// `refdax_fault`: a fault mapped `folio` at file page `pgoff`.
 pub(crate) fn fault(folio: &Folio, pgoff: usize, write: bool) {
     // SAFETY: the trace wrapper only copies its scalar arguments into the ring buffer.

@@ -83,7 +83,8 @@ impl FileData {
 
     fn shift(&self, dev: &Device, inode: &LockedInode<'_>, shift: Shift, new_size: u64) -> Result {
         let invalidate = inode.invalidate_lock();
-        invalidate.unmap_range(shift.at as u64 * PAGE_SIZE, 0);
+        let (zap, _) = self.zap_range(dev, shift.at, usize::MAX);
+        invalidate.unmap_range(zap as u64 * PAGE_SIZE, 0);
         let mut map = self.map.lock();
 
         // The moving blocks of referenced compound folios, and fresh blocks to copy them to.
@@ -97,7 +98,8 @@ impl FileData {
             let in_compound = dev.pagemap().folio(pfn).is_some_and(|f| f.order() > 0);
             if in_compound {
                 // A failed page cannot be copied, and cannot move either: its folio stays
-                // tied to its window. The operation fails (nothing has changed yet).
+                // tied to its window. The operation fails (nothing has changed but the splits above,
+                // which lose nothing).
                 failed = if dev.pool().is_poisoned(b) {
                     Err(EIO)
                 } else {

@@ -11,6 +11,7 @@ pub const REFDAX_STAT_PTE_FAULTS: &[u8; 11] = b"pte_faults\0";
 pub const REFDAX_STAT_PMD_FAULTS: &[u8; 11] = b"pmd_faults\0";
 pub const REFDAX_STAT_PMD_FOLIOS_BUILT: &[u8; 17] = b"pmd_folios_built\0";
 pub const REFDAX_STAT_PMD_FOLIOS_SPLIT: &[u8; 17] = b"pmd_folios_split\0";
+pub const REFDAX_STAT_EXTENTS_RELEASED: &[u8; 17] = b"extents_released\0";
 pub const REFDAX_STAT_PMD_FALLBACKS: &[u8; 14] = b"pmd_fallbacks\0";
 pub const REFDAX_STAT_PMD_FALLBACK_MISALIGNED: &[u8; 24] = b"pmd_fallback_misaligned\0";
 pub const REFDAX_STAT_PMD_FALLBACK_SHORT_EXTENT: &[u8; 26] = b"pmd_fallback_short_extent\0";

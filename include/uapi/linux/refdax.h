@@ -21,6 +21,8 @@
 #define REFDAX_STAT_PMD_FAULTS			"pmd_faults"
 #define REFDAX_STAT_PMD_FOLIOS_BUILT		"pmd_folios_built"
 #define REFDAX_STAT_PMD_FOLIOS_SPLIT		"pmd_folios_split"
+/* Whole extents that left a file in one step (their pages one folio). */
+#define REFDAX_STAT_EXTENTS_RELEASED		"extents_released"
 /* All PMD fallbacks, then one line per reason (the refdax_pmd_fallback trace event's). */
 #define REFDAX_STAT_PMD_FALLBACKS		"pmd_fallbacks"
 #define REFDAX_STAT_PMD_FALLBACK_MISALIGNED	"pmd_fallback_misaligned"

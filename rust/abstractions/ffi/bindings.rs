@@ -45,7 +45,7 @@ unsafe extern "C" {
     pub fn refdax_folio_is_current(folio: *mut folio) -> bool_;
     #[doc = " Builds a compound folio of `order` from the idle order-0 pages at `pfn`, returned with\n one reference (see the C comment for the contract)."]
     pub fn refdax_folio_build(pfn: kernel::ffi::c_ulong, order: kernel::ffi::c_uint) -> *mut folio;
-    #[doc = " `dax_folio_reset_order()`: splits an idle compound folio into order-0 pages."]
+    #[doc = " Splits an idle compound folio into order-0 pages, as `dax_folio_reset_order()` does but\n without touching the head page's `pgmap` word (a free of the folio may still be reading it)."]
     pub fn refdax_folio_split(folio: *mut folio) -> kernel::ffi::c_int;
     #[doc = " Sleeps until the folio's refcount is zero (woken by `wake_up_var()` on its page) or\n `timeout_ms` passed; true if it is zero."]
     pub fn refdax_folio_wait_idle(folio: *mut folio, timeout_ms: kernel::ffi::c_uint) -> bool_;
@@ -200,6 +200,7 @@ unsafe extern "C" {
     );
     pub fn refdax_trace_block_release(block: kernel::ffi::c_ulong, ino: kernel::ffi::c_ulong);
     pub fn refdax_trace_block_release_enabled() -> bool_;
+    pub fn refdax_trace_folio_free_enabled() -> bool_;
     pub fn refdax_trace_block_busy(block: kernel::ffi::c_ulong, refcount: kernel::ffi::c_int);
     pub fn refdax_trace_pmd_fallback(pgoff: kernel::ffi::c_ulong, reason: kernel::ffi::c_uint);
     pub fn refdax_trace_teardown_wait_start(

@@ -145,10 +145,10 @@ impl<T: PagemapOwner> DevPagemap<T> {
     /// takes: nobody can reference the folio in between. Never sleeps.
     ///
     /// A free of the folio may still be on its way (its refcount read zero, its notification
-    /// has not arrived): the split leaves the head page a head, with the same `pgmap`, which
-    /// is all that free path reads, and it then sees an order-0 folio. The pages that become
-    /// heads again are not built over before their own frees have arrived
-    /// ([`DevPagemap::build_folio`] checks it).
+    /// has not arrived): the split (`refdax_folio_split()`) never writes the head page's
+    /// `pgmap` word, which is what that free path reads, and it then sees an order-0 folio.
+    /// The head page is not built over before that free has arrived
+    /// ([`DevPagemap::build_folio`] checks it); the tail pages never had a free of their own.
     pub(crate) fn split_idle(&self, folio: &Folio) -> u32 {
         let state = self.refs.lock();
         if !self.referenceable(&state, folio) || folio.order() == 0 || folio.ref_count() != 0 {

@@ -483,7 +483,7 @@ TEST_F(split, partial_operation_unmaps_and_refaults)
  */
 TEST_F(pmd, mremapped_page_leaves_the_window_pmd_mappable)
 {
-	long long sub = fallbacks(SUBPAGES_MAPPED), built, pmd;
+	long long sub = fallbacks(SUBPAGES_MAPPED), built, pmd, freeb;
 	int fd = sized_file("f", PMD);
 	char *p, *q, *hole;
 
@@ -512,6 +512,16 @@ TEST_F(pmd, mremapped_page_leaves_the_window_pmd_mappable)
 	EXPECT_EQ(sub, fallbacks(SUBPAGES_MAPPED));
 	EXPECT_EQ(pmd + 10, refdax_stat(REFDAX_STAT_PMD_FAULTS));
 	EXPECT_EQ(built, refdax_stat(REFDAX_STAT_PMD_FOLIOS_BUILT));
+	/*
+	 * Truncating half the window while q still maps page 7 of the folio: the whole
+	 * window's mappings go (as fs/dax drops the whole PMD entry), so q's PTE does not keep
+	 * the folio, and the truncated blocks are free at once rather than Busy while q lives.
+	 */
+	freeb = free_blocks();
+	ASSERT_EQ(0, ftruncate(fd, PMD / 2));
+	EXPECT_EQ(0, refdax_stat(REFDAX_STAT_BLOCKS_BUSY));
+	EXPECT_EQ(freeb + PER_PMD / 2, free_blocks());
+	ASSERT_EQ((char)(7 + 4), q[0]);
 	ASSERT_EQ(0, munmap(q, PAGE));
 	close(fd);
 }
@@ -549,7 +559,7 @@ TEST_F(pmd, fork_child_maps_the_same_folio)
  */
 TEST_F(pmd, truncate_part_of_a_pmd_extent)
 {
-	long long released = refdax_stat(REFDAX_STAT_BUSY_RELEASED), freeb;
+	long long released = refdax_stat(REFDAX_STAT_BUSY_RELEASED), freeb, extents;
 	long long split = refdax_stat(REFDAX_STAT_PMD_FOLIOS_SPLIT);
 	int fd = sized_file("f", 2 * PMD);
 	char *p;
@@ -581,10 +591,12 @@ TEST_F(pmd, truncate_part_of_a_pmd_extent)
 	 * Truncating the rest: the whole first extent leaves in one step (its folio unmapped,
 	 * idle, kept, then split once), the second window's pages one by one; all free at once.
 	 */
+	extents = refdax_stat(REFDAX_STAT_EXTENTS_RELEASED);
 	ASSERT_EQ(0, trace_refdax(1));
 	ASSERT_EQ(0, ftruncate(fd, 0));
 	ASSERT_EQ(0, trace_count("refdax_block_busy: "));
 	ASSERT_EQ(PER_PMD + PER_PMD / 2, trace_count("refdax_block_release: "));
+	ASSERT_EQ(extents + 1, refdax_stat(REFDAX_STAT_EXTENTS_RELEASED));
 	ASSERT_EQ(split + 2, refdax_stat(REFDAX_STAT_PMD_FOLIOS_SPLIT));
 	ASSERT_EQ(freeb + 2 * PER_PMD, free_blocks());
 	ASSERT_EQ(0, refdax_stat(REFDAX_STAT_FOLIOS_REFERENCED));
@@ -680,6 +692,37 @@ TEST_F(pmd, memory_failure_in_a_pinned_partly_truncated_folio)
 }
 
 /*
+ * A page of a PMD-mapped window fails: its mappings are zapped, and the folio's free, its
+ * extent no longer sound, splits it. The window then maps with PTEs (the PMD fault falls
+ * back, poisoned); the other pages keep their data, the failed one is SIGBUS.
+ */
+TEST_F(pmd, memory_failure_splits_the_kept_folio)
+{
+	long long split = refdax_stat(REFDAX_STAT_PMD_FOLIOS_SPLIT);
+	long long poisoned = fallbacks(POISONED);
+	int fd = sized_file("f", PMD), ret;
+	char *p;
+
+	NEEDS_FOLIO_FREE();
+	ASSERT_LE(0, fd);
+	p = map_shared(fd, PMD);
+	ASSERT_NE(MAP_FAILED, p);
+	touch(p, PMD, 2);
+	ASSERT_TRUE(hwpoison_signalled(p + 9 * PAGE, &ret)) TH_LOG("no SIGBUS at once");
+	ASSERT_EQ(0, ret) TH_LOG("%s", strerror(errno));
+	ASSERT_EQ(split + 1, refdax_stat(REFDAX_STAT_PMD_FOLIOS_SPLIT));
+	ASSERT_EQ(0, munmap(p, PMD));
+	p = map_shared(fd, PMD);
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_EQ((char)(8 + 2), p[8 * PAGE]);
+	ASSERT_EQ(poisoned + 1, fallbacks(POISONED));
+	ASSERT_TRUE(poison_sigbus_here(p + 9 * PAGE));
+	ASSERT_EQ((char)(10 + 2), p[10 * PAGE]);
+	ASSERT_EQ(0, munmap(p, PMD));
+	close(fd);
+}
+
+/*
  * FALLOC_FL_COLLAPSE_RANGE and FALLOC_FL_INSERT_RANGE over PMD-mapped extents. Moved by a
  * whole 2 MiB, an extent maps with one PMD again; moved by 4 KiB, its pages keep their data
  * and map with PTEs, and moving them back makes the extent PMD-mappable again. A page of a
@@ -689,7 +732,7 @@ TEST_F(pmd, memory_failure_in_a_pinned_partly_truncated_folio)
  */
 TEST_F(pmd, collapse_and_insert_move_extents)
 {
-	long long freeb, pmds, busy_released;
+	long long freeb, pmds, busy_released, split;
 	char out[PAGE];
 	int fd, pfd[2];
 	struct iovec iov;
@@ -714,11 +757,17 @@ TEST_F(pmd, collapse_and_insert_move_extents)
 
 	/* Collapse the second window: the third (pinned: copied) and fourth move down. */
 	freeb = free_blocks();
+	split = refdax_stat(REFDAX_STAT_PMD_FOLIOS_SPLIT);
 	busy_released = refdax_stat(REFDAX_STAT_BUSY_RELEASED);
 	ASSERT_EQ(0, fallocate(fd, FALLOC_FL_COLLAPSE_RANGE, PMD, PMD));
 	/* The collapsed window is free, the copies took as many; the originals are Busy. */
 	EXPECT_EQ(PER_PMD, refdax_stat(REFDAX_STAT_BLOCKS_BUSY));
 	EXPECT_EQ(freeb, free_blocks());
+	/*
+	 * The idle folios of the collapsed and the moving fourth window were split (their
+	 * extents broken up: a folio's pages must stay at its index); the pinned one is not.
+	 */
+	EXPECT_EQ(split + 2, refdax_stat(REFDAX_STAT_PMD_FOLIOS_SPLIT));
 	ASSERT_TRUE(touched(p, PMD, 1));
 	ASSERT_TRUE(touched(p + PMD, PMD, 1 + 37 * 2)) TH_LOG("the pinned window's copy");
 	pmds = refdax_stat(REFDAX_STAT_PMD_FAULTS);
@@ -730,6 +779,7 @@ TEST_F(pmd, collapse_and_insert_move_extents)
 	EXPECT_EQ((char)(1 + 37 * 2 + 5), out[0]);
 	ASSERT_EQ(0, refdax_stat(REFDAX_STAT_BLOCKS_BUSY));
 	EXPECT_EQ(busy_released + PER_PMD, refdax_stat(REFDAX_STAT_BUSY_RELEASED));
+	EXPECT_EQ(split + 3, refdax_stat(REFDAX_STAT_PMD_FOLIOS_SPLIT));
 	EXPECT_EQ(freeb + PER_PMD, free_blocks());
 	close(pfd[0]);
 	close(pfd[1]);
