@@ -358,12 +358,15 @@ static void bench_threads(const struct target *t)
 	drop_backing(t, "bench.threads", fd);
 }
 
+/*
+ * Free blocks by statfs() for every file system: refdax's f_bfree is its pool's free count
+ * (Busy blocks are not free). Not the debugfs stats, whose read scans the whole range for
+ * folios_referenced (tens of ms), which would be timed with refdax's truncate.
+ */
 static long long free_blocks(const struct target *t)
 {
 	struct statfs st;
 
-	if (t->kind == REFDAX)
-		return stat_of("blocks_free");
 	return statfs(t->path, &st) ? -1 : (long long)st.f_bfree * st.f_bsize / PAGE;
 }
 
