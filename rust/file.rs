@@ -65,20 +65,38 @@ pub(crate) struct FileData {
     map: Mutex<BlockMap>,
 }
 
-/// Runs `copy` on block `b`'s page and returns what it copied, unless the page has failed
-/// (memory failure): then nothing is copied and `poisoned` is set. A failed page reads and
-/// writes as an error (`EIO`), never as data.
-fn copy_block(
+/// Runs `copy(pfn, offset, len)` over `len` bytes at `offset` in the run of consecutive
+/// blocks from `b` and returns what it copied: in one call, unless a page of the run has
+/// failed (memory failure): then page by page up to that page, and `poisoned` is set. A
+/// failed page reads and writes as an error (`EIO`), never as data.
+fn copy_blocks(
     dev: &Device,
     b: u32,
+    offset: usize,
+    len: usize,
     poisoned: &mut bool,
-    copy: impl FnOnce(usize) -> usize,
+    mut copy: impl FnMut(usize, usize, usize) -> usize,
 ) -> usize {
-    if dev.pool().is_poisoned(b) {
-        *poisoned = true;
-        return 0;
+    let page = PAGE_SIZE as usize;
+    if !dev.pool().any_poisoned(b, (offset + len).div_ceil(page)) {
+        return copy(dev.pool().pfn(b), offset, len);
     }
-    copy(dev.pool().pfn(b))
+    let (mut done, mut offset, mut block) = (0, offset, b);
+    while done < len {
+        if dev.pool().is_poisoned(block) {
+            *poisoned = true;
+            break;
+        }
+        let n = (len - done).min(page - offset);
+        let copied = copy(dev.pool().pfn(block), offset, n);
+        done += copied;
+        if copied < n {
+            break;
+        }
+        offset = 0;
+        block += 1;
+    }
+    done
 }
 
 fn pages(bytes: u64) -> usize {
@@ -381,7 +399,7 @@ impl FileData {
         let end = size.min(pos.saturating_add(iter.len() as u64));
         let mut poisoned = false;
         let done = self.copy_pages(pos, end, |block, offset, n| match block {
-            Some(b) => copy_block(dev, b, &mut poisoned, |pfn| {
+            Some(b) => copy_blocks(dev, b, offset, n, &mut poisoned, |pfn, offset, n| {
                 dev.pagemap().copy_to_iter(pfn, offset, n, iter)
             }),
             None => iter.zero(n),
@@ -392,10 +410,10 @@ impl FileData {
         Ok(done)
     }
 
-    /// Walks `pos..end` page by page, handing `copy` each page's block (`None` for a hole),
-    /// the offset in the page and the length; stops at the first short copy. Returns the
-    /// bytes copied. The map lock is held to look up 16 pages at a time, never across
-    /// `copy`.
+    /// Walks `pos..end`, handing `copy` each run of consecutive blocks (its first block), or
+    /// each hole page (`None`), with the offset in its first page and the length; stops at
+    /// the first short copy. Returns the bytes copied. The map lock is held to look up 16
+    /// pages at a time, never across `copy`; a run is at most those 16 pages.
     fn copy_pages(
         &self,
         pos: u64,
@@ -415,14 +433,23 @@ impl FileData {
                     *slot = map.get(first + i);
                 }
             }
-            for &block in &blocks[..n] {
+            let mut i = 0;
+            while i < n {
+                // A run of consecutive blocks is one copy (one run of the linear map).
+                let mut j = i + 1;
+                if let Some(b) = blocks[i] {
+                    while j < n && blocks[j] == b.checked_add((j - i) as u32) {
+                        j += 1;
+                    }
+                }
                 let offset = (at % PAGE_SIZE) as usize;
-                let len = ((PAGE_SIZE - at % PAGE_SIZE).min(end - at)) as usize;
-                let copied = copy(block, offset, len);
+                let len = (((first + j) as u64 * PAGE_SIZE).min(end) - at) as usize;
+                let copied = copy(blocks[i], offset, len);
                 at += copied as u64;
                 if copied < len {
                     return (at - pos) as usize;
                 }
+                i = j;
             }
         }
         (at - pos) as usize
@@ -448,7 +475,7 @@ impl FileData {
         // `fill_holes` gave every page a block; a hole here would be a bug: stop there.
         let mut poisoned = false;
         let done = self.copy_pages(pos, end, |block, offset, n| match block {
-            Some(b) => copy_block(dev, b, &mut poisoned, |pfn| {
+            Some(b) => copy_blocks(dev, b, offset, n, &mut poisoned, |pfn, offset, n| {
                 dev.pagemap().copy_from_iter(pfn, offset, n, iter)
             }),
             None => 0,

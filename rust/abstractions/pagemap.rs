@@ -299,7 +299,8 @@ impl<T: PagemapOwner> DevPagemap<T> {
     }
 
     /// Copies `len` bytes at `offset` in page `pfn` to `iter` (machine-check safe); returns
-    /// the bytes copied, short if `iter` faults.
+    /// the bytes copied, short if `iter` faults. The bytes may run on into the following
+    /// pages (physically contiguous, so one run of the linear map), all the pagemap's.
     pub(crate) fn copy_to_iter(
         &self,
         pfn: usize,
@@ -307,16 +308,18 @@ impl<T: PagemapOwner> DevPagemap<T> {
         len: usize,
         iter: &mut IovIterDest<'_>,
     ) -> usize {
-        if !self.in_page(pfn, offset, len) {
+        if !self.in_pages(pfn, offset, len) {
             return 0;
         }
-        // SAFETY: the page is ours and has a linear mapping (FS DAX pagemap); the range is
-        // inside it; `iter` is valid.
+        // SAFETY: the pages are ours and linearly mapped (FS DAX pagemap: `memremap_pages()`
+        // maps the range into the linear map, contiguously); the range is inside them;
+        // `iter` is valid.
         unsafe { ffi::refdax_copy_to_iter(pfn, offset, len, iter.as_raw()) }
     }
 
     /// Copies `len` bytes from `iter` to `offset` in page `pfn`, bypassing the CPU cache;
-    /// returns the bytes copied, short if `iter` faults.
+    /// returns the bytes copied, short if `iter` faults. As for
+    /// [`DevPagemap::copy_to_iter`], the bytes may run on into the following pages.
     pub(crate) fn copy_from_iter(
         &self,
         pfn: usize,
@@ -324,7 +327,7 @@ impl<T: PagemapOwner> DevPagemap<T> {
         len: usize,
         iter: &mut IovIterSource<'_>,
     ) -> usize {
-        if !self.in_page(pfn, offset, len) {
+        if !self.in_pages(pfn, offset, len) {
             return 0;
         }
         // SAFETY: as in `copy_to_iter`.
@@ -355,10 +358,19 @@ impl<T: PagemapOwner> DevPagemap<T> {
     }
 
     fn in_page(&self, pfn: usize, offset: usize, len: usize) -> bool {
+        offset
+            .checked_add(len)
+            .is_some_and(|e| e <= bindings::PAGE_SIZE)
+            && self.in_pages(pfn, offset, len)
+    }
+
+    /// Whether bytes `offset..offset + len` from the start of page `pfn` lie in the pagemap.
+    fn in_pages(&self, pfn: usize, offset: usize, len: usize) -> bool {
+        let pages = offset
+            .checked_add(len)
+            .map(|e| e.div_ceil(bindings::PAGE_SIZE));
         let ok = self.pfns().contains(&pfn)
-            && offset
-                .checked_add(len)
-                .is_some_and(|e| e <= bindings::PAGE_SIZE);
+            && pages.is_some_and(|n| pfn.checked_add(n).is_some_and(|e| e <= self.pfns().end));
         if !ok {
             pr_warn_once!(
                 "refdax: pmem access outside the pagemap (pfn {pfn:#x}, {offset}+{len})\n"

@@ -608,6 +608,9 @@ static pid_t early_kill_child(char *addr)
 	return pid;
 }
 
+/* Four pages read or written at once, across a failed page. */
+static char run[4 * PAGE];
+
 TEST_F(map, memory_failure_quarantines_the_block)
 {
 	long v[2];
@@ -662,6 +665,14 @@ TEST_F(map, memory_failure_quarantines_the_block)
 	ASSERT_EQ(0x44, buf[0]);
 	ASSERT_EQ(-1, pwrite(fd, buf, PAGE, 3 * PAGE));
 	ASSERT_EQ(EIO, errno);
+	/*
+	 * A read or write over several pages (consecutive blocks, copied as one run) stops
+	 * short at the failed page: the pages before it are copied, nothing of it.
+	 */
+	ASSERT_EQ(2 * PAGE, pread(fd, run, 4 * PAGE, PAGE));
+	ASSERT_EQ(0x44, run[0]);
+	ASSERT_EQ(0x44, run[2 * PAGE - 1]);
+	ASSERT_EQ(2 * PAGE, pwrite(fd, run, 4 * PAGE, PAGE));
 
 	/* A page of the second window (mapped with a PMD if it could be). */
 	ASSERT_TRUE(hwpoison_signalled(p + win + 7 * PAGE, &ret));
