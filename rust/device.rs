@@ -114,8 +114,10 @@ impl Device {
     /// to its file. `EBUSY` if a page is referenced on its own, `EAGAIN` if the kernel's free
     /// path may still be running for one ([`DevPagemap::build_folio`]), `EIO` if one has
     /// failed.
-    /// The caller owns the blocks and holds their file's map lock, so nobody else can
-    /// reference the pages meanwhile.
+    /// The caller owns the blocks and holds their file's map lock, so no other fault of the
+    /// file allocates or builds there meanwhile; a PTE fault of another mapping may still
+    /// reference a page (the pagemap decides that race under its lock: `EBUSY` here, or
+    /// `EAGAIN` for it while the build runs).
     pub(crate) fn get_pmd_folio(&self, pfn: usize, want: &Want<'_>) -> Result<FolioRef<'_>> {
         let pool = self.pool();
         let order = want.order.ok_or(EINVAL)?;

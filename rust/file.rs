@@ -228,22 +228,28 @@ impl FileData {
     }
 
     /// The pages to zap before pages `from..to` leave the file (`to` may be `usize::MAX`):
-    /// those, widened to the whole 2 MiB window at either end whose pages are one PMD-sized
-    /// folio, as `fs/dax.c` drops a whole PMD entry. A mapping of the folio's other pages
+    /// those, widened to the whole 2 MiB window at either end when the first or last leaving
+    /// page is a page of a PMD-sized folio, as `fs/dax.c` drops a whole PMD entry. A mapping of the folio's other pages
     /// would keep it referenced, and the leaving blocks Busy, for as long as it lives; zapped,
     /// those pages just refault (as pages of their own once the folio is split), and only a
     /// pin keeps the folio. Under the invalidate lock, held exclusively by the caller.
     fn zap_range(&self, dev: &Device, from: usize, to: usize) -> (usize, usize) {
         let map = self.map.lock();
-        let compound = |window: usize| {
-            map.get(window)
+        // The leaving page's own folio: a window whose first page already left may still be
+        // one folio (pinned), mapped by PTEs of its other pages.
+        let compound = |index: usize| {
+            map.get(index)
                 .and_then(|b| dev.pagemap().folio(dev.pool().pfn(b)))
                 .is_some_and(|f| f.order() > 0)
         };
         let lo = from / LEAF * LEAF;
-        let start = if lo < from && compound(lo) { lo } else { from };
+        let start = if lo < from && compound(from) {
+            lo
+        } else {
+            from
+        };
         let hi = to / LEAF * LEAF;
-        let end = if to % LEAF != 0 && to < usize::MAX - LEAF && compound(hi) {
+        let end = if to % LEAF != 0 && to < usize::MAX - LEAF && compound(to - 1) {
             hi + LEAF
         } else {
             to
@@ -438,7 +444,10 @@ impl FileData {
                 // A run of consecutive blocks is one copy (one run of the linear map).
                 let mut j = i + 1;
                 if let Some(b) = blocks[i] {
-                    while j < n && blocks[j] == b.checked_add((j - i) as u32) {
+                    while j < n
+                        && b.checked_add((j - i) as u32)
+                            .is_some_and(|c| blocks[j] == Some(c))
+                    {
                         j += 1;
                     }
                 }

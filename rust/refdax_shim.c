@@ -457,6 +457,11 @@ struct inode *refdax_folio_host(struct folio *folio)
  * The copies go through the pagemap's linear mapping: reads are machine-check safe and
  * writes bypass the cache (flushcache), as fs/dax.c does for pmem.
  */
+/*
+ * The underscore variants: no hardened-usercopy object check, which would refuse a run that
+ * starts in a compound folio and crosses its end (refdax copies runs of consecutive blocks;
+ * the pagemap has checked that they are all its own).
+ */
 size_t refdax_copy_to_iter(unsigned long pfn, size_t offset, size_t bytes,
 			   struct iov_iter *iter)
 {

@@ -63,7 +63,7 @@ impl FileData {
         if index >= pages(inode.size()) {
             return VmFaultResult::SigBus;
         }
-        // A PMD fault on the same window, serialised by `map`, mapped it since the core
+        // A PMD fault on the same PMD, serialised by the fault lock, mapped it since the core
         // chose the PTE path: nothing to do, the access is retried.
         if vmf.pmd_is_huge() {
             return VmFaultResult::NoPage;

@@ -646,6 +646,42 @@ TEST_F(pmd, pinned_subpage_keeps_the_whole_folio)
 }
 
 /*
+ * A pinned PMD folio that lost its first page (Busy), PTE-mapped again through one of its
+ * other pages by a misaligned mapping: punching another page zaps the whole window (the
+ * leaving page's folio is compound), so once the pin drops nothing keeps the folio and
+ * both Busy blocks are released. (Judged by the window's first page, now a hole, the zap
+ * would stay one page wide and the mapping would keep them Busy.)
+ */
+TEST_F(pmd, punch_after_a_pinned_folio_broke_up_zaps_its_window)
+{
+	int fd = sized_file("f", PMD), pfd[2];
+	char out[PAGE];
+	char *p, *q;
+
+	NEEDS_FOLIO_FREE();
+	ASSERT_LE(0, fd);
+	p = map_filled_and_pin(fd, 0x2e, 300, pfd);
+	ASSERT_NE(NULL, p);
+	ASSERT_EQ(0, munmap(p, PMD));
+	ASSERT_EQ(0, fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, PAGE));
+	ASSERT_EQ(1, refdax_stat(REFDAX_STAT_BLOCKS_BUSY));
+	/* File page 7, at offset 6 pages of a mapping from file offset 4 KiB. */
+	q = mmap(NULL, PMD - PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, PAGE);
+	ASSERT_NE(MAP_FAILED, q);
+	ASSERT_EQ(0x2e, q[6 * PAGE]);
+	ASSERT_EQ(0, fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 5 * PAGE, PAGE));
+	ASSERT_EQ(2, refdax_stat(REFDAX_STAT_BLOCKS_BUSY));
+	ASSERT_EQ(PAGE, read(pfd[0], out, PAGE));
+	close(pfd[0]);
+	close(pfd[1]);
+	EXPECT_EQ(0, refdax_stat(REFDAX_STAT_BLOCKS_BUSY));
+	/* The page stays in the file: it refaults, a page of its own now. */
+	ASSERT_EQ(0x2e, q[6 * PAGE]);
+	ASSERT_EQ(0, munmap(q, PMD - PAGE));
+	close(fd);
+}
+
+/*
  * A truncate that leaves half of a pinned PMD folio in the file must not end the folio's
  * association with the file: memory failure finds a page's mappings through it. A page of
  * the half still in the file, mapped again (as a subpage of the pinned folio) and then
