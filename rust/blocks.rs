@@ -323,13 +323,7 @@ impl Pool {
             let (refs, order) = folio.map_or((0, 0), |f| (f.ref_count(), f.order()));
             // A referenced folio keeps the block Busy until its free notification, which
             // releases it and splits the folio under this lock.
-            match states.leave(b, refs, order) {
-                Left::Released => trace::block_release(b, states.owner(b) as usize),
-                Left::Busy => {
-                    busy += 1;
-                    trace::block_busy(b, refs);
-                }
-            }
+            busy += usize::from(Self::leave(&mut states, b, refs, order));
         }
         self.leaving.add(busy, Relaxed);
         self.leaving.fetch_sub(1, Relaxed);
@@ -374,13 +368,7 @@ impl Pool {
         }
         let mut busy = 0;
         for b in first..first + EXTENT {
-            match states.leave(b, refs, order) {
-                Left::Released => trace::block_release(b, states.owner(b) as usize),
-                Left::Busy => {
-                    busy += 1;
-                    trace::block_busy(b, refs);
-                }
-            }
+            busy += usize::from(Self::leave(&mut states, b, refs, order));
         }
         self.leaving.add(busy, Relaxed);
         self.leaving.fetch_sub(1, Relaxed);
@@ -414,16 +402,39 @@ impl Pool {
         }
         self.stats.pmd_folios_split.inc();
         if let Some(first) = self.block_of(head) {
-            let stats = &self.stats;
-            let mut released = 0;
-            states.folio_idle(first, n, |k, owner| {
-                released += 1;
-                stats.busy_released.inc();
-                trace::block_release(k, owner as usize);
-            });
-            self.leaving.fetch_sub(released, Relaxed);
+            self.release_busy(states, first, n);
         }
         true
+    }
+
+    /// Block `b` leaves its file, its folio with `refs` references and `order`
+    /// ([`BlockStates::leave`]), traced; true if it became Busy. Under the pool lock.
+    fn leave(states: &mut BlockStates, b: usize, refs: i32, order: u32) -> bool {
+        match states.leave(b, refs, order) {
+            Left::Released => {
+                trace::block_release(b, states.owner(b) as usize);
+                false
+            }
+            Left::Busy => {
+                trace::block_busy(b, refs);
+                true
+            }
+        }
+    }
+
+    /// The folio over blocks `first..first + n` is idle: its Busy blocks are free (or
+    /// quarantined) now ([`BlockStates::folio_idle`]), counted and traced; returns how many.
+    /// Under the pool lock.
+    fn release_busy(&self, states: &mut BlockStates, first: usize, n: usize) -> usize {
+        let stats = &self.stats;
+        let mut released = 0;
+        states.folio_idle(first, n, |k, owner| {
+            released += 1;
+            stats.busy_released.inc();
+            trace::block_release(k, owner as usize);
+        });
+        self.leaving.fetch_sub(released, Relaxed);
+        released
     }
 
     /// Page `pfn` failed: its block is never handed out again. A free block is taken out of
@@ -482,14 +493,7 @@ impl Pool {
         }
         // The event shows the folio as it was freed (its order), before any split.
         trace::folio_free(folio, ino, folio.index());
-        let stats = &self.stats;
-        let mut released = 0;
-        states.folio_idle(b, folio.nr_pages(), |k, owner| {
-            released += 1;
-            stats.busy_released.inc();
-            trace::block_release(k, owner as usize);
-        });
-        self.leaving.fetch_sub(released, Relaxed);
+        let released = self.release_busy(&mut states, b, folio.nr_pages());
         // The blocks of a kept folio are all in its file: nothing to do at its free.
         let broken = released > 0 || states.any_poisoned(b, folio.nr_pages());
         if folio.order() > 0 && broken && pagemap.split_idle(folio) > 0 {

@@ -229,10 +229,12 @@ impl FileData {
 
     /// The pages to zap before pages `from..to` leave the file (`to` may be `usize::MAX`):
     /// those, widened to the whole 2 MiB window at either end when the first or last leaving
-    /// page is a page of a PMD-sized folio, as `fs/dax.c` drops a whole PMD entry. A mapping of the folio's other pages
-    /// would keep it referenced, and the leaving blocks Busy, for as long as it lives; zapped,
-    /// those pages just refault (as pages of their own once the folio is split), and only a
-    /// pin keeps the folio. Under the invalidate lock, held exclusively by the caller.
+    /// page is a page of a PMD-sized folio, as `fs/dax.c` drops a whole PMD entry. A mapping
+    /// of the folio's other pages would keep it referenced, and the leaving blocks Busy, for
+    /// as long as it lives; zapped, those pages just refault (as pages of their own once the
+    /// folio is split), and only a pin keeps the folio (with mappings made after it while it
+    /// is pinned: see the limits in `Documentation/refdax.rst`). Under the invalidate lock,
+    /// held exclusively by the caller.
     fn zap_range(&self, dev: &Device, from: usize, to: usize) -> (usize, usize) {
         let map = self.map.lock();
         // The leaving page's own folio: a window whose first page already left may still be

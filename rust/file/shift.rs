@@ -98,8 +98,8 @@ impl FileData {
             let in_compound = dev.pagemap().folio(pfn).is_some_and(|f| f.order() > 0);
             if in_compound {
                 // A failed page cannot be copied, and cannot move either: its folio stays
-                // tied to its window. The operation fails (nothing has changed but the splits above,
-                // which lose nothing).
+                // tied to its window. The operation fails (nothing has changed but the splits
+                // above, which lose nothing).
                 failed = if dev.pool().is_poisoned(b) {
                     Err(EIO)
                 } else {

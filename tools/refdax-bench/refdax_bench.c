@@ -292,7 +292,7 @@ static void bench_rw(const struct target *t)
 
 /*
  * 8. Remap: a second mapping of a 1 GiB file whose PMD mappings were just unmapped (refdax
- * splits an idle PMD folio at its free notification and builds it again here).
+ * keeps the idle PMD folios compound and maps them again without a build).
  */
 static void bench_remap(const struct target *t)
 {
